@@ -1,0 +1,324 @@
+/*
+ * core: the proxy process's set-up, its generations, reload and drain.
+ *
+ * Reload (SIGHUP) builds a complete new generation and swaps it in only
+ * when every step succeeded; exchanges keep the generation they started
+ * with. Drain (SIGTERM, SIGINT) stops accepting, lets requests in flight
+ * finish for up to SHUTDOWN_TIMEOUT, then exits 0.
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+
+#include "core.h"
+#include "exchange.h"
+#include "log.h"
+#include "server.h"
+#include "tls.h"
+#include "upstream.h"
+
+#define GEN_MAGIC 0x47454e31u /* "GEN1" */
+
+struct core_state {
+    struct core core;
+    struct core_conn_link conns;      /* sentinel of the connection list */
+    struct listener *main_listener, *dash_listener;
+    struct event *sig_hup, *sig_term, *sig_int, *drain_timer;
+};
+
+static struct core_state *state_of(struct core *core)
+{
+    return (struct core_state *)((char *)core - offsetof(struct core_state, core));
+}
+
+struct generation *generation_ref(struct generation *g)
+{
+    assert(g->magic == GEN_MAGIC);
+    g->refs++;
+    return g;
+}
+
+void generation_unref(struct generation *g)
+{
+    assert(g->magic == GEN_MAGIC && g->refs > 0);
+    if (--g->refs > 0)
+        return;
+    log_debug("generation %llu released", (unsigned long long)g->revision);
+    if (g->pool)
+        upstream_pool_unref(g->pool);
+    if (g->server_ctx)
+        SSL_CTX_free(g->server_ctx);
+    routes_free(&g->routes);
+    settings_free(&g->settings);
+    g->magic = 0;
+    free(g);
+}
+
+/* Build a generation from settings `s` (taken over, also on failure). */
+static struct generation *generation_build(struct core *core, struct settings *s,
+                                           const struct generation *prev, char *err,
+                                           size_t errlen)
+{
+    struct generation *g = calloc(1, sizeof *g);
+    if (!g) {
+        settings_free(s);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    g->magic = GEN_MAGIC;
+    g->refs = 1;
+    g->revision = prev ? prev->revision + 1 : 1;
+    g->settings = *s;
+    memset(s, 0, sizeof *s);
+    g->server_ctx = tls_server_ctx(g->settings.tls_cert, g->settings.tls_key, err, errlen);
+    if (!g->server_ctx)
+        goto fail;
+    if (prev && upstream_pool_matches(prev->pool, &g->settings)) {
+        g->pool = upstream_pool_ref(prev->pool);
+        upstream_pool_update(g->pool, &g->settings);
+    } else if (!(g->pool = upstream_pool_new(core->base, core->dns, &g->settings, err,
+                                             errlen))) {
+        goto fail;
+    }
+    if (routes_add_builtin(&g->routes) < 0) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    return g;
+fail:
+    generation_unref(g);
+    return NULL;
+}
+
+static void apply_logging(const struct settings *s)
+{
+    log_set_level((enum log_level)s->log_level);
+    log_set_format((enum log_format)s->log_format);
+}
+
+static void reload(struct core *core)
+{
+    struct settings s;
+    struct settings_errors errs;
+    char err[512];
+    log_info("SIGHUP: reloading the settings file");
+    if (settings_load(&s, core->config_path, core->pipeline_path, core->envp, &errs) < 0) {
+        settings_free(&s);
+        core->reloads_failed++;
+        log_error("reload failed, keeping revision %llu: %.*s",
+                  (unsigned long long)core->gen->revision,
+                  (int)strcspn(errs.text, "\n"), errs.text);
+        return;
+    }
+    char changed[512];
+    if (settings_restart_only_changes(&core->gen->settings, &s, changed, sizeof changed) > 0)
+        log_warn("reload: %s changed; ignored until restart", changed);
+    struct generation *g = generation_build(core, &s, core->gen, err, sizeof err);
+    if (!g) {
+        core->reloads_failed++;
+        log_error("reload failed, keeping revision %llu: %s",
+                  (unsigned long long)core->gen->revision, err);
+        return;
+    }
+    struct generation *old = core->gen;
+    core->gen = g;
+    generation_unref(old);
+    core->reloads_ok++;
+    apply_logging(&g->settings);
+    log_info("reload done: configuration revision %llu", (unsigned long long)g->revision);
+}
+
+static bool drained(struct core_state *st)
+{
+    return st->conns.next == &st->conns && exchange_active_count() == 0;
+}
+
+static void check_drained(struct core *core)
+{
+    struct core_state *st = state_of(core);
+    if (core->draining && drained(st)) {
+        log_info("drained: every request finished; exiting");
+        event_base_loopexit(core->base, NULL);
+    }
+}
+
+void core_exchange_done(struct core *core)
+{
+    if (core->draining)
+        check_drained(core);
+}
+
+void core_conn_add(struct core *core, struct core_conn_link *link)
+{
+    struct core_state *st = state_of(core);
+    link->next = st->conns.next;
+    link->prev = &st->conns;
+    st->conns.next->prev = link;
+    st->conns.next = link;
+    core->client_connections++;
+}
+
+void core_conn_remove(struct core *core, struct core_conn_link *link)
+{
+    link->prev->next = link->next;
+    link->next->prev = link->prev;
+    link->prev = link->next = NULL;
+    core->client_connections--;
+    if (core->draining)
+        check_drained(core);
+}
+
+static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct core *core = arg;
+    log_warn("SHUTDOWN_TIMEOUT reached with %llu request(s) still active: closing them",
+             (unsigned long long)exchange_active_count());
+    event_base_loopexit(core->base, NULL);
+}
+
+static void start_drain(struct core *core)
+{
+    struct core_state *st = state_of(core);
+    if (core->draining)
+        return;
+    core->draining = true;
+    log_info("shutting down: no new connections; waiting up to %.1f s for %llu active "
+             "request(s)", core->gen->settings.shutdown_timeout,
+             (unsigned long long)exchange_active_count());
+    listener_free(st->main_listener);
+    listener_free(st->dash_listener);
+    st->main_listener = st->dash_listener = NULL;
+    /* shutdown() may unlink and free its own link: walk from a saved next */
+    for (struct core_conn_link *l = st->conns.next, *next; l != &st->conns; l = next) {
+        next = l->next;
+        l->shutdown(l);
+    }
+    upstream_pool_drain(core->gen->pool);
+    struct timeval tv = { (time_t)core->gen->settings.shutdown_timeout,
+                          (suseconds_t)((core->gen->settings.shutdown_timeout -
+                                         (double)(time_t)core->gen->settings.shutdown_timeout) * 1e6) };
+    evtimer_add(st->drain_timer, &tv);
+    check_drained(core);
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct core *core = arg;
+    if (sig == SIGHUP)
+        reload(core);
+    else
+        start_drain(core);
+}
+
+static struct evdns_base *dns_new(struct event_base *base)
+{
+    struct evdns_base *dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+    if (dns)
+        return dns;
+    /* no resolv.conf: numeric and /etc/hosts names still work */
+    dns = evdns_base_new(base, 0);
+    if (dns)
+        evdns_base_load_hosts(dns, NULL);
+    return dns;
+}
+
+static int setup(struct core_state *st, int main_fd, int dash_fd, struct settings *s)
+{
+    struct core *core = &st->core;
+    char err[512];
+    core->base = event_base_new();
+    if (!core->base || !(core->dns = dns_new(core->base))) {
+        log_error("cannot create the event loop");
+        settings_free(s);
+        return -1;
+    }
+    core->gen = generation_build(core, s, NULL, err, sizeof err);
+    if (!core->gen) {
+        log_error("%s", err);
+        return -1;
+    }
+    st->main_listener = listener_start(core, main_fd, LISTENER_MAIN, true);
+    st->dash_listener = listener_start(core, dash_fd, LISTENER_DASHBOARD, false);
+    st->sig_hup = evsignal_new(core->base, SIGHUP, signal_cb, core);
+    st->sig_term = evsignal_new(core->base, SIGTERM, signal_cb, core);
+    st->sig_int = evsignal_new(core->base, SIGINT, signal_cb, core);
+    st->drain_timer = evtimer_new(core->base, drain_timeout_cb, core);
+    if (!st->main_listener || !st->dash_listener || !st->sig_hup || !st->sig_term ||
+        !st->sig_int || !st->drain_timer) {
+        log_error("cannot set up the listeners and signals");
+        return -1;
+    }
+    evsignal_add(st->sig_hup, NULL);
+    evsignal_add(st->sig_term, NULL);
+    evsignal_add(st->sig_int, NULL);
+    return 0;
+}
+
+static void teardown(struct core_state *st)
+{
+    struct core *core = &st->core;
+    listener_free(st->main_listener);
+    listener_free(st->dash_listener);
+    if (st->sig_hup) event_free(st->sig_hup);
+    if (st->sig_term) event_free(st->sig_term);
+    if (st->sig_int) event_free(st->sig_int);
+    if (st->drain_timer) event_free(st->drain_timer);
+    if (core->gen && drained(st)) {
+        generation_unref(core->gen); /* busy connections still point into it */
+        /* let the pool close its idle connections and free itself */
+        for (int i = 0; i < 3; i++)
+            event_base_loop(core->base, EVLOOP_NONBLOCK);
+    }
+    if (core->dns && drained(st))
+        evdns_base_free(core->dns, 0);
+    if (core->base && drained(st))
+        event_base_free(core->base);
+}
+
+int core_main(int main_fd, int dash_fd, const char *config_path, const char *pipeline_path,
+              char *const *envp)
+{
+    struct core_state *st = calloc(1, sizeof *st);
+    struct settings s;
+    struct settings_errors errs;
+    if (!st)
+        return 1;
+    st->conns.next = st->conns.prev = &st->conns;
+    st->core.envp = envp;
+    st->core.config_path = config_path;
+    st->core.pipeline_path = pipeline_path;
+    /* the supervisor's death must not leave an orphan holding the ports */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (settings_load(&s, config_path, pipeline_path, envp, &errs) < 0) {
+        fprintf(stderr, "%s", errs.text);
+        settings_free(&s);
+        free(st);
+        return 2;
+    }
+    log_setup("core", (enum log_level)s.log_level, (enum log_format)s.log_format);
+    if (setup(st, main_fd, dash_fd, &s) < 0) {
+        teardown(st);
+        free(st);
+        return 1;
+    }
+    log_info("serving: configuration revision %llu, upstream %s%s%s",
+             (unsigned long long)st->core.gen->revision,
+             st->core.gen->settings.upstream.tls ? "https://" : "http://",
+             st->core.gen->settings.upstream.authority, st->core.gen->settings.upstream.prefix);
+    event_base_dispatch(st->core.base);
+    bool clean = drained(st);
+    teardown(st);
+    if (clean)
+        free(st);
+    return 0;
+}

@@ -1,0 +1,73 @@
+/*
+ * core: the proxy process. One libevent loop owns the listeners, the client
+ * connections, the upstream pool and the current generation.
+ *
+ * The core is started by the supervisor with the listening sockets already
+ * bound (inherited file descriptors); it never binds or forks. It must keep
+ * serving whatever one client sends: nothing on the request path exits.
+ */
+#ifndef APX_CORE_H
+#define APX_CORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <openssl/ssl.h>
+
+#include "routes.h"
+#include "settings.h"
+
+struct event_base;
+struct evdns_base;
+struct upstream_pool;
+struct exchange;
+
+/*
+ * A generation: everything a reload can change. Exchanges hold a reference
+ * to the generation they started with; a reload builds a new one and makes
+ * it current only when every step of building it succeeded.
+ */
+struct generation {
+    uint32_t magic;
+    unsigned refs;
+    uint64_t revision;           /* counts successful loads from 1 */
+    struct settings settings;
+    SSL_CTX *server_ctx;         /* the HTTPS port's certificate */
+    struct upstream_pool *pool;  /* shared with the previous generation if
+                                    the upstream settings did not change */
+    struct route_table routes;   /* local routes: the core's and the stages' */
+};
+
+struct core {
+    struct event_base *base;
+    struct evdns_base *dns;
+    struct generation *gen;      /* current */
+    char *const *envp;
+    const char *config_path;     /* --config, or NULL */
+    const char *pipeline_path;   /* --pipeline, or NULL */
+    bool draining;               /* SIGTERM received */
+    uint64_t next_exchange_id;
+    uint64_t client_connections; /* open client connections */
+    uint64_t reloads_ok, reloads_failed;
+};
+
+/* Run the core on the inherited listening sockets; returns the exit status. */
+int core_main(int main_fd, int dashboard_fd, const char *config_path,
+              const char *pipeline_path, char *const *envp);
+
+/* Generations are counted references. */
+struct generation *generation_ref(struct generation *g);
+void generation_unref(struct generation *g);
+
+/* Called when an exchange ends, so a draining core can exit. */
+void core_exchange_done(struct core *core);
+
+/* Register and unregister client connections (for draining and limits).
+ * `close_cb` is called on shutdown to ask the connection to finish. */
+struct core_conn_link {
+    struct core_conn_link *prev, *next;
+    void (*shutdown)(struct core_conn_link *link);
+};
+void core_conn_add(struct core *core, struct core_conn_link *link);
+void core_conn_remove(struct core *core, struct core_conn_link *link);
+
+#endif

@@ -1,0 +1,322 @@
+/*
+ * exchange: one request's life. See exchange.h for the contract.
+ *
+ * Ownership: the exchange frees itself, exactly once, in finish(). Server
+ * sides and the upstream hold plain pointers and drop them when told
+ * (front_ops.finished, upstream_stream_release). Nothing here frees a front
+ * or an upstream stream.
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+#include "exchange.h"
+#include "log.h"
+#include "routes.h"
+#include "upstream.h"
+
+#define BODY_INITIAL_CAP (16 * 1024)
+
+static uint64_t active_exchanges;
+
+uint64_t exchange_active_count(void) { return active_exchanges; }
+
+static void check(const struct exchange *ex)
+{
+    assert(ex && ex->magic == EXCHANGE_MAGIC);
+    (void)ex;
+}
+
+struct exchange *exchange_new(struct core *core, enum listener_kind listener,
+                              const struct front_ops *front, void *front_ctx,
+                              const char *protocol)
+{
+    struct exchange *ex = calloc(1, sizeof *ex);
+    if (!ex)
+        return NULL;
+    ex->magic = EXCHANGE_MAGIC;
+    ex->id = ++core->next_exchange_id;
+    ex->core = core;
+    ex->gen = generation_ref(core->gen);
+    ex->front = front;
+    ex->front_ctx = front_ctx;
+    ex->listener = listener;
+    ex->protocol = protocol;
+    ex->state = EX_READING;
+    clock_gettime(CLOCK_MONOTONIC, &ex->t_start);
+    active_exchanges++;
+    return ex;
+}
+
+int exchange_set_request(struct exchange *ex, const char *method, size_t mlen,
+                         const char *target, size_t tlen)
+{
+    ex->method = strndup(method, mlen);
+    ex->target = strndup(target, tlen);
+    if (!ex->method || !ex->target)
+        return -1;
+    ex->head_only = strcmp(ex->method, "HEAD") == 0;
+    return 0;
+}
+
+int exchange_append_body(struct exchange *ex, const void *p, size_t n, int *status)
+{
+    size_t max = (size_t)ex->gen->settings.max_request_body;
+    if (n > max - ex->body_len) {
+        *status = 413;
+        return -1;
+    }
+    if (ex->body_len + n > ex->body_cap) {
+        size_t cap = ex->body_cap ? ex->body_cap : BODY_INITIAL_CAP;
+        while (cap < ex->body_len + n)
+            cap *= 2;
+        if (cap > max)
+            cap = max;
+        uint8_t *b = realloc(ex->body, cap);
+        if (!b) {
+            *status = 500;
+            return -1;
+        }
+        ex->body = b;
+        ex->body_cap = cap;
+    }
+    memcpy(ex->body + ex->body_len, p, n);
+    ex->body_len += n;
+    ex->bytes_in += n;
+    return 0;
+}
+
+static double seconds_between(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+static const char *outcome_note(enum exchange_outcome o)
+{
+    switch (o) {
+    case OUT_CLIENT_GONE: return " (client closed the request)";
+    case OUT_UPSTREAM_FAILED: return " (upstream failed)";
+    case OUT_TRUNCATED: return " (response truncated)";
+    default: return "";
+    }
+}
+
+static void log_request(const struct exchange *ex)
+{
+    const struct settings *s = &ex->gen->settings;
+    double total = seconds_between(&ex->t_start, &ex->t_end);
+    double ttfb = ex->t_first_byte.tv_sec ? seconds_between(&ex->t_start, &ex->t_first_byte) : -1;
+    const char *upstream = !ex->went_upstream ? "local"
+                           : ex->upstream_reused ? "reused" : "new";
+    bool slow = total > s->log_slow_threshold;
+    if (!s->log_requests && !slow)
+        return;
+    char target[256];
+    snprintf(target, sizeof target, "%s", ex->target ? ex->target : "-");
+    log_msg(slow ? LOG_LVL_WARN : LOG_LVL_INFO, ex->id,
+            "%s%s %s %s %d in=%llu out=%llu time=%.3fs ttfb=%.3fs upstream=%s%s",
+            slow ? "slow request: " : "", ex->protocol, ex->method ? ex->method : "-",
+            target, ex->status, (unsigned long long)ex->bytes_in,
+            (unsigned long long)ex->bytes_out, total, ttfb, upstream,
+            outcome_note(ex->outcome));
+}
+
+/* End the exchange: release the upstream, log, free, tell the front. */
+static void finish(struct exchange *ex, enum exchange_outcome outcome)
+{
+    check(ex);
+    if (ex->state == EX_DONE)
+        return;
+    ex->outcome = outcome;
+    clock_gettime(CLOCK_MONOTONIC, &ex->t_end);
+    if (ex->ustream) {
+        upstream_stream_release(ex->ustream);
+        ex->ustream = NULL;
+    }
+    if (outcome == OUT_CLIENT_GONE && ex->local_cancel)
+        ex->local_cancel(ex, ex->local_arg);
+    if (ex->status == 0 && outcome == OUT_CLIENT_GONE)
+        ex->status = 499; /* nginx's convention: the client left first */
+    log_request(ex);
+    ex->state = EX_DONE;
+
+    const struct front_ops *front = ex->front;
+    void *ctx = ex->front_ctx;
+    struct core *core = ex->core;
+    free(ex->method);
+    free(ex->target);
+    free(ex->body);
+    header_list_free(&ex->req_headers);
+    generation_unref(ex->gen);
+    ex->magic = 0;
+    free(ex);
+    active_exchanges--;
+    if (ctx)
+        front->finished(ctx);
+    core_exchange_done(core);
+}
+
+void exchange_request_complete(struct exchange *ex)
+{
+    check(ex);
+    bool path_known;
+    const struct route *r = routes_find(&ex->gen->routes, ex->listener, ex->method,
+                                        ex->target, &path_known);
+    if (r) {
+        ex->state = EX_LOCAL;
+        r->handler(ex, r->arg);
+        return;
+    }
+    if (path_known) {
+        exchange_fail(ex, 405, "method not allowed for this endpoint");
+        return;
+    }
+    if (ex->listener == LISTENER_DASHBOARD) {
+        exchange_fail(ex, 404, "not found: the dashboard port serves only the dashboard and metrics");
+        return;
+    }
+    ex->state = EX_UPSTREAM;
+    ex->went_upstream = true;
+    if (upstream_submit(ex->gen->pool, ex) < 0)
+        exchange_fail(ex, 500, "out of memory");
+}
+
+static void respond(struct exchange *ex, int status, const char *content_type,
+                    const void *body, size_t len, enum exchange_outcome outcome)
+{
+    check(ex);
+    struct header_list h = { 0 };
+    ex->status = status;
+    if (content_type)
+        header_list_add(&h, "content-type", 12, content_type, strlen(content_type));
+    if (ex->front_ctx) {
+        bool empty = len == 0 || ex->head_only;
+        ex->front->send_head(ex->front_ctx, status, &h, (int64_t)len, empty);
+        if (!empty) {
+            ex->front->send_data(ex->front_ctx, body, len);
+            ex->bytes_out += len;
+            ex->front->send_end(ex->front_ctx);
+        }
+    }
+    header_list_free(&h);
+    clock_gettime(CLOCK_MONOTONIC, &ex->t_first_byte);
+    finish(ex, outcome);
+}
+
+void exchange_respond(struct exchange *ex, int status, const char *content_type,
+                      const void *body, size_t len)
+{
+    respond(ex, status, content_type, body, len, status >= 400 ? OUT_REJECTED : OUT_COMPLETE);
+}
+
+static void fail_with(struct exchange *ex, int status, const char *message,
+                      enum exchange_outcome outcome)
+{
+    char body[768];
+    size_t n = http_error_body(body, sizeof body, status, message);
+    log_req(status >= 500 ? LOG_LVL_WARN : LOG_LVL_DEBUG, ex->id, "answering %d: %s",
+            status, message);
+    respond(ex, status, "application/json", body, n, outcome);
+}
+
+void exchange_fail(struct exchange *ex, int status, const char *message)
+{
+    fail_with(ex, status, message, OUT_REJECTED);
+}
+
+int exchange_local_start(struct exchange *ex, int status, const struct header_list *h)
+{
+    check(ex);
+    ex->status = status;
+    clock_gettime(CLOCK_MONOTONIC, &ex->t_first_byte);
+    if (!ex->front_ctx)
+        return -1;
+    return ex->front->send_head(ex->front_ctx, status, h, -1, false);
+}
+
+int exchange_local_send(struct exchange *ex, const void *p, size_t n)
+{
+    check(ex);
+    if (!ex->front_ctx)
+        return -1;
+    ex->bytes_out += n;
+    return ex->front->send_data(ex->front_ctx, p, n);
+}
+
+void exchange_local_end(struct exchange *ex)
+{
+    check(ex);
+    if (ex->front_ctx)
+        ex->front->send_end(ex->front_ctx);
+    finish(ex, OUT_COMPLETE);
+}
+
+void exchange_client_gone(struct exchange *ex)
+{
+    check(ex);
+    ex->front_ctx = NULL;
+    log_req(LOG_LVL_DEBUG, ex->id, "client went away; cancelling");
+    finish(ex, OUT_CLIENT_GONE);
+}
+
+void exchange_front_drained(struct exchange *ex)
+{
+    check(ex);
+    if (!ex->ustream || !ex->front_ctx || ex->uncredited == 0)
+        return;
+    size_t pending = ex->front->pending(ex->front_ctx);
+    if (pending >= ex->uncredited)
+        return;
+    size_t credit = (size_t)(ex->uncredited - pending);
+    ex->uncredited -= credit;
+    upstream_stream_consume(ex->ustream, credit);
+}
+
+void exchange_upstream_head(struct exchange *ex, int status, struct header_list *h,
+                            int64_t content_length)
+{
+    check(ex);
+    ex->status = status;
+    ex->state = EX_STREAMING;
+    clock_gettime(CLOCK_MONOTONIC, &ex->t_first_byte);
+    if (ex->front_ctx)
+        ex->front->send_head(ex->front_ctx, status, h, content_length, false);
+}
+
+void exchange_upstream_data(struct exchange *ex, const uint8_t *p, size_t n)
+{
+    check(ex);
+    if (!ex->front_ctx)
+        return;
+    ex->bytes_out += n;
+    ex->uncredited += n;
+    ex->front->send_data(ex->front_ctx, p, n);
+    exchange_front_drained(ex);
+}
+
+void exchange_upstream_end(struct exchange *ex)
+{
+    check(ex);
+    ex->ustream = NULL; /* the upstream has already let go of it */
+    if (ex->front_ctx)
+        ex->front->send_end(ex->front_ctx);
+    finish(ex, OUT_COMPLETE);
+}
+
+void exchange_upstream_fail(struct exchange *ex, int status, const char *message)
+{
+    check(ex);
+    ex->ustream = NULL;
+    if (ex->state == EX_UPSTREAM) {
+        fail_with(ex, status, message, OUT_UPSTREAM_FAILED);
+        return;
+    }
+    log_req(LOG_LVL_WARN, ex->id, "upstream failed after the response started: %s", message);
+    if (ex->front_ctx)
+        ex->front->send_abort(ex->front_ctx);
+    finish(ex, OUT_TRUNCATED);
+}

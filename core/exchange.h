@@ -1,0 +1,150 @@
+/*
+ * exchange: one request's life, from the parsed request to the last byte of
+ * the response, whichever side it came in on (HTTP/1.1 or h2) and wherever
+ * it is answered (a local route or the upstream).
+ *
+ * The server sides (h1_server.c, h2_server.c) build an exchange and lend it a
+ * `front` to answer through; the upstream side (upstream.c) calls back into it
+ * as the response arrives. The exchange is where the pipeline's hooks run and
+ * where flow control is tied together: upstream credit is returned only as
+ * the front hands bytes to the client's socket. It never touches a socket.
+ */
+#ifndef APX_EXCHANGE_H
+#define APX_EXCHANGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "http.h"
+
+struct core;
+struct generation;
+struct upstream_stream;
+struct exchange;
+
+/* How an exchange answers its client; implemented by each server side.
+ * None of these may free the front or call back into the exchange. */
+struct front_ops {
+    /* Start the response. content_length < 0: unknown (HTTP/1.1 chunks it).
+     * `end`: no body follows. Headers exclude content-length. */
+    int (*send_head)(void *ctx, int status, const struct header_list *h,
+                     int64_t content_length, bool end);
+    int (*send_data)(void *ctx, const uint8_t *p, size_t n);
+    int (*send_end)(void *ctx);
+    /* The response cannot be completed: make the truncation visible
+     * (h2: RST_STREAM; HTTP/1.1: close without the final chunk). */
+    void (*send_abort)(void *ctx);
+    /* Response bytes queued by this exchange and not yet on the socket. */
+    size_t (*pending)(void *ctx);
+    /* The exchange is over and about to be freed; forget it. */
+    void (*finished)(void *ctx);
+};
+
+enum listener_kind { LISTENER_MAIN, LISTENER_DASHBOARD };
+
+enum exchange_state {
+    EX_READING,     /* request body still arriving */
+    EX_UPSTREAM,    /* waiting for the upstream's response head */
+    EX_STREAMING,   /* response head sent, body flowing */
+    EX_LOCAL,       /* answered by a local route */
+    EX_DONE,
+};
+
+/* Why an exchange ended; drives logs and counters. */
+enum exchange_outcome {
+    OUT_COMPLETE,
+    OUT_CLIENT_GONE,
+    OUT_UPSTREAM_FAILED,  /* error before the head: proxy-made 5xx */
+    OUT_TRUNCATED,        /* error after the head: client saw the cut */
+    OUT_REJECTED,         /* proxy-made 4xx */
+};
+
+#define EXCHANGE_MAGIC 0x45584348u /* "EXCH" */
+
+struct exchange {
+    uint32_t magic;
+    uint64_t id;
+    struct core *core;
+    struct generation *gen;     /* reference held for the exchange's life */
+    const struct front_ops *front;
+    void *front_ctx;            /* NULL once the client is gone */
+    enum listener_kind listener;
+    const char *protocol;       /* "HTTP/1.1", "HTTP/1.0" or "h2" */
+    enum exchange_state state;
+    enum exchange_outcome outcome;
+
+    char *method;
+    char *target;               /* path and query, as sent */
+    struct header_list req_headers;
+    uint8_t *body;
+    size_t body_len, body_cap;
+
+    int status;                 /* response status sent to the client */
+    struct upstream_stream *ustream;
+    bool went_upstream;         /* not answered locally */
+    bool upstream_reused;       /* the upstream connection was already open */
+    bool head_only;             /* HEAD request: no body in the response */
+    uint64_t bytes_in;          /* request body bytes received */
+    uint64_t bytes_out;         /* response body bytes sent to the client */
+    uint64_t uncredited;        /* response bytes not yet credited upstream */
+
+    struct timespec t_start, t_first_byte, t_end;
+
+    /* A local streaming route's cancel hook (client gone). */
+    void (*local_cancel)(struct exchange *ex, void *arg);
+    void *local_arg;
+};
+
+/* Create an exchange for a request arriving on `listener`. Holds a
+ * reference on the core's current generation. NULL on allocation failure. */
+struct exchange *exchange_new(struct core *core, enum listener_kind listener,
+                              const struct front_ops *front, void *front_ctx,
+                              const char *protocol);
+
+/* Set the request line; copies. -1 on allocation failure. */
+int exchange_set_request(struct exchange *ex, const char *method, size_t mlen,
+                         const char *target, size_t tlen);
+
+/* Append request body bytes. Returns -1 with *status 413 past
+ * MAX_REQUEST_BODY, or 500 when out of memory. */
+int exchange_append_body(struct exchange *ex, const void *p, size_t n, int *status);
+
+/* The request is complete: route it locally or send it upstream. */
+void exchange_request_complete(struct exchange *ex);
+
+/* Answer with an error of the proxy's own, in Anthropic's JSON shape, and end
+ * the exchange. */
+void exchange_fail(struct exchange *ex, int status, const char *message);
+
+/* Answer locally with a complete response and end the exchange. */
+void exchange_respond(struct exchange *ex, int status, const char *content_type,
+                      const void *body, size_t len);
+
+/* For streaming local routes: start, send, end. */
+int exchange_local_start(struct exchange *ex, int status, const struct header_list *h);
+int exchange_local_send(struct exchange *ex, const void *p, size_t n);
+void exchange_local_end(struct exchange *ex);
+
+/* From the server side: the client went away (connection closed or stream
+ * reset). The exchange cancels its upstream stream and frees itself. */
+void exchange_client_gone(struct exchange *ex);
+
+/* From the server side: some of this exchange's queued bytes reached the
+ * socket; return the matching credit upstream. */
+void exchange_front_drained(struct exchange *ex);
+
+/* From the upstream side. */
+void exchange_upstream_head(struct exchange *ex, int status, struct header_list *h,
+                            int64_t content_length);
+void exchange_upstream_data(struct exchange *ex, const uint8_t *p, size_t n);
+void exchange_upstream_end(struct exchange *ex);
+/* The upstream failed; `status` is what the client gets if nothing was sent
+ * yet (502, 503 or 504). */
+void exchange_upstream_fail(struct exchange *ex, int status, const char *message);
+
+/* Number of exchanges alive in this process. */
+uint64_t exchange_active_count(void);
+
+#endif

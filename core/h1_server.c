@@ -1,0 +1,499 @@
+/*
+ * h1_server: HTTP/1.1 connections from clients (Claude Code, the SDKs).
+ *
+ * One request at a time per connection: the head is parsed by h1_parser,
+ * the body read whole into the exchange, then nothing more is parsed until
+ * the response has been handed to the socket (pipelined bytes wait in the
+ * input buffer, bounded). Responses with unknown length are chunked; a
+ * truncated response is closed without its final chunk, so the client can
+ * tell. This file never frees a connection inside a front_ops call: closing
+ * goes through the resume event or the write callback.
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "core.h"
+#include "exchange.h"
+#include "h1_parser.h"
+#include "http.h"
+#include "log.h"
+#include "server.h"
+
+#define H1_MAGIC 0x48314331u   /* "H1C1" */
+#define MAX_HEAD (64 * 1024)   /* request line and headers; more is 431 */
+#define MAX_PIPELINED (64 * 1024)
+/* Credit the upstream again once the client has taken all but this much. */
+#define WRITE_LOW_WATER (16 * 1024)
+
+enum h1_state { ST_HEAD, ST_BODY, ST_WAIT, ST_CLOSING };
+
+struct h1_conn {
+    uint32_t magic;
+    struct core_conn_link link;
+    struct core *core;
+    struct bufferevent *bev;
+    enum listener_kind listener;
+    enum h1_state state;
+    struct exchange *ex;
+    size_t scan_from;
+    bool head_started;
+    bool keep_alive;
+    bool http10;
+    bool head_only;
+    bool resp_chunked;
+    bool resp_body;
+    bool chunked_req;
+    int64_t body_left;
+    struct h1_chunked chunk;
+    struct event *timer;
+    struct event *resume_ev;
+};
+
+static const struct front_ops h1_front_ops;
+
+static void conn_free(struct h1_conn *c)
+{
+    assert(c->magic == H1_MAGIC);
+    if (c->ex) {
+        struct exchange *ex = c->ex;
+        c->ex = NULL;
+        exchange_client_gone(ex);
+    }
+    core_conn_remove(c->core, &c->link);
+    bufferevent_free(c->bev);
+    event_free(c->timer);
+    event_free(c->resume_ev);
+    c->magic = 0;
+    free(c);
+}
+
+static void arm_timer(struct h1_conn *c, double seconds)
+{
+    struct timeval tv = { (time_t)seconds, (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6) };
+    event_add(c->timer, &tv);
+}
+
+/* Close once everything queued has been written. */
+static void start_close(struct h1_conn *c)
+{
+    c->state = ST_CLOSING;
+    c->keep_alive = false;
+    event_del(c->timer);
+    bufferevent_disable(c->bev, EV_READ);
+    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+    arm_timer(c, c->core->gen->settings.client_idle_timeout); /* bound the flush */
+    event_active(c->resume_ev, EV_TIMEOUT, 0);
+}
+
+/* An error found before or while reading a request: answered through an
+ * exchange so that it is logged and counted like any other answer. */
+static void reject(struct h1_conn *c, int status, const char *message)
+{
+    c->keep_alive = false;
+    struct exchange *ex = c->ex;
+    if (!ex) {
+        ex = exchange_new(c->core, c->listener, &h1_front_ops, c, "HTTP/1.1");
+        if (!ex || exchange_set_request(ex, "-", 1, "-", 1) < 0) {
+            if (ex)
+                exchange_client_gone(ex);
+            start_close(c);
+            return;
+        }
+        c->ex = ex;
+    }
+    c->state = ST_WAIT;
+    exchange_fail(ex, status, message);
+}
+
+static void request_complete(struct h1_conn *c)
+{
+    c->state = ST_WAIT;
+    event_del(c->timer);
+    exchange_request_complete(c->ex);
+}
+
+/* Copy up to `n` bytes from the input into the exchange's body. */
+static int take_body(struct h1_conn *c, struct evbuffer *in, size_t n)
+{
+    struct evbuffer_iovec v[16];
+    int k = evbuffer_peek(in, (ev_ssize_t)n, NULL, v, 16);
+    size_t taken = 0;
+    for (int i = 0; i < k && i < 16 && taken < n; i++) {
+        size_t len = v[i].iov_len < n - taken ? v[i].iov_len : n - taken;
+        int status;
+        if (exchange_append_body(c->ex, v[i].iov_base, len, &status) < 0) {
+            reject(c, status, status == 413 ? "request body larger than MAX_REQUEST_BODY"
+                                            : "out of memory");
+            return -1;
+        }
+        taken += len;
+    }
+    evbuffer_drain(in, taken);
+    return (int)(taken > 0);
+}
+
+static void read_length_body(struct h1_conn *c, struct evbuffer *in)
+{
+    while (c->body_left > 0 && evbuffer_get_length(in) > 0) {
+        size_t avail = evbuffer_get_length(in);
+        size_t n = (uint64_t)c->body_left < avail ? (size_t)c->body_left : avail;
+        size_t before = evbuffer_get_length(in);
+        if (take_body(c, in, n) < 0)
+            return;
+        c->body_left -= (int64_t)(before - evbuffer_get_length(in));
+    }
+    if (c->body_left == 0)
+        request_complete(c);
+}
+
+static void read_chunked_body(struct h1_conn *c, struct evbuffer *in)
+{
+    while (evbuffer_get_length(in) > 0) {
+        size_t len = evbuffer_get_contiguous_space(in);
+        const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+        size_t consumed = 0;
+        const char *data = NULL;
+        size_t dlen = 0;
+        struct h1_error err;
+        int rv = h1_chunked_feed(&c->chunk, p, len, &consumed, &data, &dlen, &err);
+        if (rv == H1_ERROR) {
+            reject(c, err.status, err.message);
+            return;
+        }
+        if (dlen > 0) {
+            int status;
+            if (exchange_append_body(c->ex, data, dlen, &status) < 0) {
+                reject(c, status, status == 413 ? "request body larger than MAX_REQUEST_BODY"
+                                                : "out of memory");
+                return;
+            }
+        }
+        evbuffer_drain(in, consumed);
+        if (rv == H1_OK) {
+            request_complete(c);
+            return;
+        }
+        if (consumed == 0 && dlen == 0)
+            return; /* need more bytes than are contiguous: wait */
+    }
+}
+
+static void read_body(struct h1_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    arm_timer(c, c->core->gen->settings.client_header_timeout); /* silence bound */
+    if (c->chunked_req)
+        read_chunked_body(c, in);
+    else
+        read_length_body(c, in);
+}
+
+static int copy_headers(struct exchange *ex, const struct h1_head *h)
+{
+    for (size_t i = 0; i < h->nheaders; i++) {
+        const struct h1_header *hd = &h->headers[i];
+        if (header_list_add(&ex->req_headers, h->buf + hd->name.off, hd->name.len,
+                            h->buf + hd->value.off, hd->value.len) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A head has been parsed: make the exchange and decide how to read the body. */
+static void start_request(struct h1_conn *c, struct h1_head *h)
+{
+    c->http10 = h->version_minor == 0;
+    c->keep_alive = h->keep_alive && !c->core->draining;
+    struct exchange *ex = exchange_new(c->core, c->listener, &h1_front_ops, c,
+                                       c->http10 ? "HTTP/1.0" : "HTTP/1.1");
+    if (!ex) {
+        start_close(c);
+        return;
+    }
+    c->ex = ex;
+    if (exchange_set_request(ex, h->buf + h->method.off, h->method.len,
+                             h->buf + h->target.off, h->target.len) < 0 ||
+        copy_headers(ex, h) < 0) {
+        reject(c, 500, "out of memory");
+        return;
+    }
+    c->head_only = ex->head_only;
+    if (h->content_length > c->core->gen->settings.max_request_body) {
+        reject(c, 413, "request body larger than MAX_REQUEST_BODY");
+        return;
+    }
+    c->chunked_req = h->chunked;
+    c->body_left = h->content_length > 0 ? h->content_length : 0;
+    if (!h->chunked && c->body_left == 0) {
+        request_complete(c);
+        return;
+    }
+    if (h->chunked)
+        h1_chunked_init(&c->chunk);
+    if (h->expect_continue)
+        evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    c->state = ST_BODY;
+    read_body(c);
+}
+
+static void read_head(struct h1_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t len = evbuffer_get_length(in);
+    if (len == 0)
+        return;
+    if (!c->head_started) {
+        c->head_started = true;
+        arm_timer(c, c->core->gen->settings.client_header_timeout);
+    }
+    size_t avail = len < MAX_HEAD ? len : MAX_HEAD;
+    char *p = (char *)evbuffer_pullup(in, (ev_ssize_t)avail);
+    size_t end = h1_find_head_end(p, avail, c->scan_from);
+    if (end == 0) {
+        if (avail >= MAX_HEAD)
+            reject(c, 431, "request head larger than 64 KiB");
+        else
+            c->scan_from = avail;
+        return;
+    }
+    c->scan_from = 0;
+    c->head_started = false;
+    struct h1_head head;
+    struct h1_error err;
+    head.buf = malloc(end);
+    if (!head.buf) {
+        reject(c, 500, "out of memory");
+        return;
+    }
+    memcpy(head.buf, p, end);
+    evbuffer_drain(in, end);
+    if (h1_parse_head(head.buf, end, &head, &err) != H1_OK)
+        reject(c, err.status, err.message);
+    else
+        start_request(c, &head);
+    free(head.buf);
+}
+
+/* Parse whatever the state allows from the input. */
+static void process_input(struct h1_conn *c)
+{
+    switch (c->state) {
+    case ST_HEAD:
+        read_head(c);
+        break;
+    case ST_BODY:
+        read_body(c);
+        break;
+    case ST_WAIT:
+        /* Pipelined bytes wait; stop reading if a client piles them up. */
+        if (evbuffer_get_length(bufferevent_get_input(c->bev)) > MAX_PIPELINED)
+            bufferevent_disable(c->bev, EV_READ);
+        break;
+    case ST_CLOSING:
+        evbuffer_drain(bufferevent_get_input(c->bev),
+                       evbuffer_get_length(bufferevent_get_input(c->bev)));
+        break;
+    }
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+    process_input(arg);
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+    struct h1_conn *c = arg;
+    if (c->ex)
+        exchange_front_drained(c->ex);
+    if (c->state == ST_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        conn_free(c);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct h1_conn *c = arg;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        if (c->ex)
+            log_req(LOG_LVL_DEBUG, c->ex->id, "client closed the connection");
+        conn_free(c);
+    }
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct h1_conn *c = arg;
+    switch (c->state) {
+    case ST_HEAD:
+        if (c->head_started)
+            reject(c, 408, "request head not received within CLIENT_HEADER_TIMEOUT");
+        else
+            conn_free(c); /* idle keep-alive connection */
+        break;
+    case ST_BODY:
+        reject(c, 408, "request body stalled for CLIENT_HEADER_TIMEOUT");
+        break;
+    case ST_CLOSING:
+        conn_free(c); /* the client stopped reading its answer */
+        break;
+    case ST_WAIT:
+        break;
+    }
+}
+
+/* Deferred work: the next pipelined request, or a close. */
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct h1_conn *c = arg;
+    if (c->state == ST_CLOSING) {
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+            conn_free(c);
+        return;
+    }
+    bufferevent_enable(c->bev, EV_READ);
+    process_input(c);
+}
+
+static void conn_shutdown(struct core_conn_link *link)
+{
+    struct h1_conn *c = (struct h1_conn *)((char *)link - offsetof(struct h1_conn, link));
+    c->keep_alive = false;
+    if (c->state == ST_HEAD && !c->head_started)
+        start_close(c);
+}
+
+/* ---- front_ops: how exchanges answer through this connection ---- */
+
+static int front_send_head(void *ctx, int status, const struct header_list *h,
+                           int64_t content_length, bool end)
+{
+    struct h1_conn *c = ctx;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, http_reason(status));
+    for (size_t i = 0; i < h->n; i++) {
+        const char *name = header_name(h, i);
+        if (http_is_hop_by_hop(name, NULL))
+            continue;
+        evbuffer_add_printf(out, "%s: %s\r\n", name, header_value(h, i));
+    }
+    c->resp_body = !(c->head_only || status == 204 || status == 304 || status < 200);
+    c->resp_chunked = false;
+    if (content_length >= 0 && (c->resp_body || c->head_only))
+        evbuffer_add_printf(out, "content-length: %lld\r\n", (long long)content_length);
+    else if (c->resp_body && c->http10)
+        c->keep_alive = false; /* HTTP/1.0 has no chunks: the close ends the body */
+    else if (c->resp_body)
+        c->resp_chunked = true;
+    if (c->resp_chunked)
+        evbuffer_add(out, "transfer-encoding: chunked\r\n", 28);
+    if (!c->keep_alive)
+        evbuffer_add(out, "connection: close\r\n", 19);
+    else if (c->http10)
+        evbuffer_add(out, "connection: keep-alive\r\n", 24);
+    evbuffer_add(out, "\r\n", 2);
+    if (end && c->resp_chunked) {
+        evbuffer_add(out, "0\r\n\r\n", 5);
+        c->resp_chunked = false;
+    }
+    return 0;
+}
+
+static int front_send_data(void *ctx, const uint8_t *p, size_t n)
+{
+    struct h1_conn *c = ctx;
+    if (!c->resp_body || n == 0)
+        return 0;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (c->resp_chunked)
+        evbuffer_add_printf(out, "%zx\r\n", n);
+    evbuffer_add(out, p, n);
+    if (c->resp_chunked)
+        evbuffer_add(out, "\r\n", 2);
+    return 0;
+}
+
+static int front_send_end(void *ctx)
+{
+    struct h1_conn *c = ctx;
+    if (c->resp_chunked)
+        evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
+    c->resp_chunked = false;
+    return 0;
+}
+
+static void front_send_abort(void *ctx)
+{
+    struct h1_conn *c = ctx;
+    c->keep_alive = false; /* closing without the last chunk tells the client */
+}
+
+static size_t front_pending(void *ctx)
+{
+    struct h1_conn *c = ctx;
+    return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+static void front_finished(void *ctx)
+{
+    struct h1_conn *c = ctx;
+    c->ex = NULL;
+    if (c->state != ST_WAIT || !c->keep_alive) {
+        /* an unread body, an error or a close: the framing cannot go on */
+        start_close(c);
+        return;
+    }
+    c->state = ST_HEAD;
+    c->head_started = false;
+    arm_timer(c, c->core->gen->settings.client_idle_timeout);
+    event_active(c->resume_ev, EV_TIMEOUT, 0);
+}
+
+static const struct front_ops h1_front_ops = {
+    .send_head = front_send_head,
+    .send_data = front_send_data,
+    .send_end = front_send_end,
+    .send_abort = front_send_abort,
+    .pending = front_pending,
+    .finished = front_finished,
+};
+
+void h1_server_start(struct core *core, struct bufferevent *bev, enum listener_kind kind)
+{
+    struct h1_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        bufferevent_free(bev);
+        return;
+    }
+    c->magic = H1_MAGIC;
+    c->core = core;
+    c->bev = bev;
+    c->listener = kind;
+    c->state = ST_HEAD;
+    c->keep_alive = true;
+    c->timer = evtimer_new(core->base, timer_cb, c);
+    c->resume_ev = event_new(core->base, -1, 0, resume_cb, c);
+    if (!c->timer || !c->resume_ev) {
+        if (c->timer)
+            event_free(c->timer);
+        free(c);
+        bufferevent_free(bev);
+        return;
+    }
+    c->link.shutdown = conn_shutdown;
+    core_conn_add(core, &c->link);
+    bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
+    bufferevent_setwatermark(bev, EV_WRITE, WRITE_LOW_WATER, 0);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    arm_timer(c, core->gen->settings.client_header_timeout);
+    /* TLS may have read request bytes along with the handshake */
+    if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+        event_active(c->resume_ev, EV_TIMEOUT, 0);
+}

@@ -1,0 +1,527 @@
+/*
+ * h2_server: HTTP/2 connections from clients (curl, nghttp, h2-capable SDKs).
+ *
+ * nghttp2 does the framing; this file maps streams to exchanges and back.
+ * Limits are advertised in SETTINGS and enforced here too: concurrent
+ * streams, the size of a request's header list (431), and nghttp2's own
+ * guards against rapid-reset, CONTINUATION and SETTINGS floods. Response
+ * bytes wait in a small per-stream buffer that nghttp2 drains as the
+ * client's flow-control window and the socket allow; the upstream is
+ * credited as they leave it.
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <nghttp2/nghttp2.h>
+
+#include "core.h"
+#include "exchange.h"
+#include "http.h"
+#include "log.h"
+#include "server.h"
+
+#define H2C_MAGIC 0x48324332u  /* "H2C2" */
+#define H2S_MAGIC 0x48325332u  /* "H2S2" */
+#define MAX_STREAMS 128
+#define MAX_HEADER_LIST (64 * 1024)
+#define STREAM_RECV_WINDOW (1024 * 1024)
+#define OUTPUT_HIGH (64 * 1024)
+
+struct h2_stream {
+    uint32_t magic;
+    struct h2_conn *conn;
+    int32_t id;
+    struct exchange *ex;
+    struct header_list headers;    /* collected until the head is complete */
+    char *method, *path;
+    size_t header_bytes;
+    bool too_large;
+    bool request_done;
+    bool eof;                      /* response end queued */
+    bool deferred;                 /* nghttp2 waits for data */
+    struct evbuffer *out;          /* response bytes not yet framed */
+    struct h2_stream *prev, *next; /* the connection's open streams */
+};
+
+struct h2_conn {
+    uint32_t magic;
+    struct core_conn_link link;
+    struct core *core;
+    struct bufferevent *bev;
+    enum listener_kind listener;
+    nghttp2_session *session;
+    size_t nstreams;
+    struct h2_stream *streams;
+    struct event *flush_ev;
+    struct event *timer;           /* idle timeout */
+};
+
+static const struct front_ops h2_front_ops;
+static void conn_schedule_flush(struct h2_conn *c);
+
+static void stream_free(struct h2_stream *s)
+{
+    assert(s->magic == H2S_MAGIC);
+    struct h2_conn *c = s->conn;
+    if (s->prev) s->prev->next = s->next; else c->streams = s->next;
+    if (s->next) s->next->prev = s->prev;
+    c->nstreams--;
+    header_list_free(&s->headers);
+    free(s->method);
+    free(s->path);
+    evbuffer_free(s->out);
+    s->magic = 0;
+    free(s);
+}
+
+static void arm_idle(struct h2_conn *c)
+{
+    double secs = c->core->gen->settings.client_idle_timeout;
+    struct timeval tv = { (time_t)secs, 0 };
+    event_add(c->timer, &tv);
+}
+
+/* ---- nghttp2 callbacks ---- */
+
+static int on_begin_headers_cb(nghttp2_session *session, const nghttp2_frame *frame, void *arg)
+{
+    struct h2_conn *c = arg;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    struct h2_stream *s = calloc(1, sizeof *s);
+    if (!s || !(s->out = evbuffer_new())) {
+        free(s);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    s->magic = H2S_MAGIC;
+    s->conn = c;
+    s->id = frame->hd.stream_id;
+    nghttp2_session_set_stream_user_data(session, s->id, s);
+    s->next = c->streams;
+    if (c->streams)
+        c->streams->prev = s;
+    c->streams = s;
+    c->nstreams++;
+    event_del(c->timer);
+    return 0;
+}
+
+static int set_pseudo(char **field, const uint8_t *value, size_t len)
+{
+    if (*field)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* duplicate */
+    *field = strndup((const char *)value, len);
+    return *field ? 0 : NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+}
+
+static int on_header_cb(nghttp2_session *session, const nghttp2_frame *frame,
+                        const uint8_t *name, size_t namelen, const uint8_t *value,
+                        size_t valuelen, uint8_t flags, void *arg)
+{
+    struct h2_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+    if (!s || s->ex)
+        return 0; /* trailers are not forwarded */
+    /* RFC 9113 6.5.2: each field costs its length plus 32 */
+    s->header_bytes += namelen + valuelen + 32;
+    if (s->header_bytes > MAX_HEADER_LIST) {
+        s->too_large = true;
+        return 0;
+    }
+    if (namelen == 7 && memcmp(name, ":method", 7) == 0)
+        return set_pseudo(&s->method, value, valuelen);
+    if (namelen == 5 && memcmp(name, ":path", 5) == 0)
+        return set_pseudo(&s->path, value, valuelen);
+    if (namelen > 0 && name[0] == ':')
+        return 0; /* :scheme, :authority: the upstream gets its own */
+    if (header_list_add(&s->headers, (const char *)name, namelen, (const char *)value,
+                        valuelen) < 0)
+        s->too_large = true;
+    return 0;
+}
+
+/* The request head is complete: make the exchange. */
+static void start_exchange(struct h2_conn *c, struct h2_stream *s)
+{
+    struct exchange *ex = exchange_new(c->core, c->listener, &h2_front_ops, s, "h2");
+    if (!ex) {
+        nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+        return;
+    }
+    s->ex = ex;
+    const char *method = s->method ? s->method : "-";
+    const char *path = s->path ? s->path : "-";
+    if (exchange_set_request(ex, method, strlen(method), path, strlen(path)) < 0) {
+        exchange_fail(ex, 500, "out of memory");
+        return;
+    }
+    ex->req_headers = s->headers;
+    memset(&s->headers, 0, sizeof s->headers);
+    if (s->too_large) {
+        exchange_fail(ex, 431, "request header list larger than 64 KiB");
+        return;
+    }
+    if (!s->method || !s->path || s->path[0] != '/') {
+        exchange_fail(ex, 400, "request without :method or an origin-form :path");
+        return;
+    }
+    const char *cl = header_list_get(&ex->req_headers, "content-length");
+    if (cl && strtoll(cl, NULL, 10) > ex->gen->settings.max_request_body)
+        exchange_fail(ex, 413, "request body larger than MAX_REQUEST_BODY");
+}
+
+static void request_done(struct h2_stream *s)
+{
+    s->request_done = true;
+    if (s->ex)
+        exchange_request_complete(s->ex);
+}
+
+static int on_frame_recv_cb(nghttp2_session *session, const nghttp2_frame *frame, void *arg)
+{
+    struct h2_conn *c = arg;
+    if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
+        return 0;
+    struct h2_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+    if (!s)
+        return 0;
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+        start_exchange(c, s);
+    if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) && !s->request_done)
+        request_done(s);
+    return 0;
+}
+
+static int on_data_chunk_cb(nghttp2_session *session, uint8_t flags, int32_t stream_id,
+                            const uint8_t *data, size_t len, void *arg)
+{
+    struct h2_stream *s = nghttp2_session_get_stream_user_data(session, stream_id);
+    if (!s || !s->ex || s->ex->state != EX_READING)
+        return 0; /* already answered (413, 431...): the rest is dropped */
+    int status;
+    if (exchange_append_body(s->ex, data, len, &status) < 0)
+        exchange_fail(s->ex, status, status == 413 ? "request body larger than MAX_REQUEST_BODY"
+                                                   : "out of memory");
+    return 0;
+}
+
+static int on_stream_close_cb(nghttp2_session *session, int32_t stream_id,
+                              uint32_t error_code, void *arg)
+{
+    struct h2_conn *c = arg;
+    struct h2_stream *s = nghttp2_session_get_stream_user_data(session, stream_id);
+    if (!s)
+        return 0;
+    nghttp2_session_set_stream_user_data(session, stream_id, NULL);
+    if (s->ex) {
+        struct exchange *ex = s->ex;
+        s->ex = NULL;
+        exchange_client_gone(ex);
+    }
+    stream_free(s);
+    if (c->nstreams == 0)
+        arm_idle(c);
+    return 0;
+}
+
+static nghttp2_session_callbacks *server_callbacks(void)
+{
+    static nghttp2_session_callbacks *cbs;
+    if (cbs)
+        return cbs;
+    if (nghttp2_session_callbacks_new(&cbs) != 0)
+        return NULL;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers_cb);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header_cb);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv_cb);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_cb);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close_cb);
+    return cbs;
+}
+
+/* ---- the connection ---- */
+
+/* End every stream's exchange, then free the connection. Never called
+ * from inside an nghttp2 callback. */
+static void conn_close(struct h2_conn *c)
+{
+    assert(c->magic == H2C_MAGIC);
+    while (c->streams) {
+        struct h2_stream *s = c->streams;
+        nghttp2_session_set_stream_user_data(c->session, s->id, NULL);
+        if (s->ex) {
+            struct exchange *ex = s->ex;
+            s->ex = NULL;
+            exchange_client_gone(ex);
+        }
+        stream_free(s);
+    }
+    nghttp2_session_del(c->session);
+    core_conn_remove(c->core, &c->link);
+    bufferevent_free(c->bev);
+    event_free(c->flush_ev);
+    event_free(c->timer);
+    c->magic = 0;
+    free(c);
+}
+
+/* Frame what nghttp2 has to send while the socket keeps up. Returns -1 if
+ * the connection is over and has been freed. */
+static int conn_flush(struct h2_conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    while (evbuffer_get_length(out) < OUTPUT_HIGH) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(c->session, &data);
+        if (n < 0) {
+            log_debug("h2 client connection: %s", nghttp2_strerror((int)n));
+            conn_close(c);
+            return -1;
+        }
+        if (n == 0)
+            break;
+        evbuffer_add(out, data, (size_t)n);
+    }
+    if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session) &&
+        evbuffer_get_length(out) == 0) {
+        conn_close(c);
+        return -1;
+    }
+    return 0;
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    conn_flush(arg);
+}
+
+static void conn_schedule_flush(struct h2_conn *c)
+{
+    event_active(c->flush_ev, EV_TIMEOUT, 0);
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+    struct h2_conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    while (evbuffer_get_length(in) > 0) {
+        size_t len = evbuffer_get_contiguous_space(in);
+        const uint8_t *data = evbuffer_pullup(in, (ev_ssize_t)len);
+        ssize_t n = nghttp2_session_mem_recv(c->session, data, len);
+        if (n < 0) {
+            log_debug("h2 client connection closed: %s", nghttp2_strerror((int)n));
+            /* nghttp2 queued a GOAWAY saying why; send it, then close */
+            if (conn_flush(c) == 0)
+                conn_close(c);
+            return;
+        }
+        evbuffer_drain(in, (size_t)n);
+    }
+    conn_flush(c);
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+    conn_flush(arg);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        conn_close(arg);
+}
+
+static void idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct h2_conn *c = arg;
+    if (c->nstreams > 0)
+        return;
+    nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR);
+    conn_flush(c); /* closes the connection once the GOAWAY is out */
+}
+
+static void conn_shutdown(struct core_conn_link *link)
+{
+    struct h2_conn *c = (struct h2_conn *)((char *)link - offsetof(struct h2_conn, link));
+    /* finish the streams we have, accept no new ones */
+    nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(c->session),
+                          NGHTTP2_NO_ERROR, NULL, 0);
+    conn_schedule_flush(c); /* nghttp2 ends the session when its streams are done */
+}
+
+/* ---- front_ops ---- */
+
+static ssize_t response_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
+                                size_t length, uint32_t *data_flags,
+                                nghttp2_data_source *source, void *arg)
+{
+    struct h2_stream *s = source->ptr;
+    size_t avail = evbuffer_get_length(s->out);
+    if (avail == 0 && !s->eof) {
+        s->deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    int n = evbuffer_remove(s->out, buf, length);
+    if (n < 0)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (s->eof && evbuffer_get_length(s->out) == 0)
+        *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (s->ex && n > 0)
+        exchange_front_drained(s->ex);
+    return n;
+}
+
+static void resume(struct h2_stream *s)
+{
+    if (s->deferred) {
+        s->deferred = false;
+        nghttp2_session_resume_data(s->conn->session, s->id);
+    }
+    conn_schedule_flush(s->conn);
+}
+
+static int front_send_head(void *ctx, int status, const struct header_list *h,
+                           int64_t content_length, bool end)
+{
+    struct h2_stream *s = ctx;
+    nghttp2_nv *nva = calloc(h->n + 2, sizeof *nva);
+    if (!nva)
+        return -1;
+    char st[8], cl[24];
+    snprintf(st, sizeof st, "%d", status);
+    size_t n = 0;
+    nva[n++] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)st, 7, strlen(st),
+                             NGHTTP2_NV_FLAG_NONE };
+    for (size_t i = 0; i < h->n; i++) {
+        const char *name = header_name(h, i);
+        if (http_is_hop_by_hop(name, NULL))
+            continue;
+        nva[n++] = (nghttp2_nv){ (uint8_t *)name, (uint8_t *)header_value(h, i),
+                                 h->v[i].name_len, h->v[i].value_len, NGHTTP2_NV_FLAG_NONE };
+    }
+    if (content_length >= 0) {
+        snprintf(cl, sizeof cl, "%lld", (long long)content_length);
+        nva[n++] = (nghttp2_nv){ (uint8_t *)"content-length", (uint8_t *)cl, 14, strlen(cl),
+                                 NGHTTP2_NV_FLAG_NONE };
+    }
+    nghttp2_data_provider prd = { .source.ptr = s, .read_callback = response_read_cb };
+    int rv = nghttp2_submit_response(s->conn->session, s->id, nva, n, end ? NULL : &prd);
+    free(nva);
+    if (end)
+        s->eof = true;
+    conn_schedule_flush(s->conn);
+    return rv == 0 ? 0 : -1;
+}
+
+static int front_send_data(void *ctx, const uint8_t *p, size_t n)
+{
+    struct h2_stream *s = ctx;
+    if (evbuffer_add(s->out, p, n) < 0)
+        return -1;
+    resume(s);
+    return 0;
+}
+
+static int front_send_end(void *ctx)
+{
+    struct h2_stream *s = ctx;
+    s->eof = true;
+    resume(s);
+    return 0;
+}
+
+static void front_send_abort(void *ctx)
+{
+    struct h2_stream *s = ctx;
+    nghttp2_submit_rst_stream(s->conn->session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+    conn_schedule_flush(s->conn);
+}
+
+static size_t front_pending(void *ctx)
+{
+    struct h2_stream *s = ctx;
+    return evbuffer_get_length(s->out);
+}
+
+static void front_finished(void *ctx)
+{
+    struct h2_stream *s = ctx;
+    s->ex = NULL;
+}
+
+static const struct front_ops h2_front_ops = {
+    .send_head = front_send_head,
+    .send_data = front_send_data,
+    .send_end = front_send_end,
+    .send_abort = front_send_abort,
+    .pending = front_pending,
+    .finished = front_finished,
+};
+
+static bool start_session(struct h2_conn *c)
+{
+    nghttp2_option *opt;
+    if (nghttp2_option_new(&opt) != 0)
+        return false;
+    /* Flood guards: nghttp2's defaults, stated so a reader sees them. */
+    nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
+    nghttp2_option_set_max_continuations(opt, 8);
+    nghttp2_option_set_max_settings(opt, 32);
+    nghttp2_option_set_max_outbound_ack(opt, 1000);
+    nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
+    int rv = nghttp2_session_server_new2(&c->session, server_callbacks(), c, opt);
+    nghttp2_option_del(opt);
+    if (rv != 0)
+        return false;
+    nghttp2_settings_entry iv[] = {
+        { NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, MAX_STREAMS },
+        { NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_RECV_WINDOW },
+        { NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST },
+        { NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
+    };
+    return nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv,
+                                   sizeof iv / sizeof iv[0]) == 0;
+}
+
+void h2_server_start(struct core *core, struct bufferevent *bev, enum listener_kind kind)
+{
+    struct h2_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        bufferevent_free(bev);
+        return;
+    }
+    c->magic = H2C_MAGIC;
+    c->core = core;
+    c->bev = bev;
+    c->listener = kind;
+    c->flush_ev = event_new(core->base, -1, 0, flush_cb, c);
+    c->timer = evtimer_new(core->base, idle_cb, c);
+    if (!c->flush_ev || !c->timer || !start_session(c)) {
+        if (c->flush_ev)
+            event_free(c->flush_ev);
+        if (c->timer)
+            event_free(c->timer);
+        if (c->session)
+            nghttp2_session_del(c->session);
+        free(c);
+        bufferevent_free(bev);
+        return;
+    }
+    c->link.shutdown = conn_shutdown;
+    core_conn_add(core, &c->link);
+    bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
+    bufferevent_setwatermark(bev, EV_WRITE, OUTPUT_HIGH / 2, 0);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    arm_idle(c);
+    if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+        read_cb(bev, c);
+    else
+        conn_flush(c);
+}

@@ -1,0 +1,55 @@
+/*
+ * http: what both server sides and the upstream side agree on about HTTP
+ * messages — header lists, which headers are hop-by-hop, reason phrases, and
+ * the Anthropic-shaped error body the proxy answers with.
+ *
+ * Protocol-neutral: nothing here knows about HTTP/1.1 framing or nghttp2.
+ */
+#ifndef APX_HTTP_H
+#define APX_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A header list keeps every name and value in one growing buffer, so a
+ * request's headers cost two allocations, not two per header. Names are
+ * stored lower-case. Offsets, not pointers, survive the buffer's growth. */
+struct header_entry {
+    uint32_t name_off, name_len, value_off, value_len;
+};
+
+struct header_list {
+    struct header_entry *v;
+    size_t n, cap;
+    char *buf;
+    size_t used, size;
+};
+
+int header_list_add(struct header_list *h, const char *name, size_t nlen,
+                    const char *value, size_t vlen);
+void header_list_free(struct header_list *h);
+/* Name and value of entry i (NUL-terminated inside the list's buffer). */
+const char *header_name(const struct header_list *h, size_t i);
+const char *header_value(const struct header_list *h, size_t i);
+/* First value of `name` (lower-case), or NULL. */
+const char *header_list_get(const struct header_list *h, const char *name);
+
+/* True for headers that describe one connection, not the message
+ * (RFC 9110 7.6.1), and so are never forwarded: Connection, Keep-Alive,
+ * Proxy-*, TE, Transfer-Encoding, Upgrade, and Host (replaced by the
+ * upstream's authority). `connection` is the message's Connection header
+ * value (may be NULL): the names it lists are hop-by-hop too. */
+bool http_is_hop_by_hop(const char *name, const char *connection);
+
+/* Reason phrase for a status code; never empty. */
+const char *http_reason(int status);
+
+/* Anthropic's error type for a status the proxy itself answers with. */
+const char *http_error_type(int status);
+
+/* Write `{"type":"error","error":{"type":...,"message":...}}` into out.
+ * Returns its length (truncated to fit, always valid JSON). */
+size_t http_error_body(char *out, size_t size, int status, const char *message);
+
+#endif

@@ -1,0 +1,188 @@
+/*
+ * listener: accepting client connections and completing their TLS
+ * handshake within CLIENT_HEADER_TIMEOUT, then handing them to the HTTP/1.1
+ * or h2 server according to ALPN. It never reads a request byte.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <event2/event.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/listener.h>
+#include <openssl/ssl.h>
+
+#include "core.h"
+#include "log.h"
+#include "server.h"
+
+struct listener {
+    struct core *core;
+    enum listener_kind kind;
+    bool tls;
+    struct evconnlistener *ev;
+};
+
+/* A connection between accept and the end of its TLS handshake. */
+struct handshake {
+    struct core *core;
+    enum listener_kind kind;
+    struct bufferevent *bev;
+    struct event *timer;
+    struct core_conn_link link;
+};
+
+static void handshake_free(struct handshake *hs, bool close_bev)
+{
+    core_conn_remove(hs->core, &hs->link);
+    if (close_bev)
+        bufferevent_free(hs->bev);
+    event_free(hs->timer);
+    free(hs);
+}
+
+static void handshake_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct handshake *hs = arg;
+    if (!(what & BEV_EVENT_CONNECTED)) {
+        log_debug("TLS handshake with a client failed");
+        handshake_free(hs, true);
+        return;
+    }
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    const unsigned char *alpn = NULL;
+    unsigned alpnlen = 0;
+    SSL_get0_alpn_selected(ssl, &alpn, &alpnlen);
+    struct core *core = hs->core;
+    enum listener_kind kind = hs->kind;
+    handshake_free(hs, false);
+    if (alpnlen == 2 && memcmp(alpn, "h2", 2) == 0)
+        h2_server_start(core, bev, kind);
+    else
+        h1_server_start(core, bev, kind);
+}
+
+static void handshake_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    log_debug("TLS handshake timed out (CLIENT_HEADER_TIMEOUT)");
+    handshake_free(arg, true);
+}
+
+static void handshake_shutdown(struct core_conn_link *link)
+{
+    struct handshake *hs = (struct handshake *)((char *)link - offsetof(struct handshake, link));
+    handshake_free(hs, true);
+}
+
+static void start_tls(struct listener *l, evutil_socket_t fd)
+{
+    struct core *core = l->core;
+    SSL *ssl = SSL_new(core->gen->server_ctx);
+    struct handshake *hs = calloc(1, sizeof *hs);
+    if (!ssl || !hs)
+        goto fail;
+    hs->core = core;
+    hs->kind = l->kind;
+    hs->timer = evtimer_new(core->base, handshake_timeout_cb, hs);
+    hs->bev = bufferevent_openssl_socket_new(core->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                             BEV_OPT_CLOSE_ON_FREE);
+    if (!hs->timer || !hs->bev)
+        goto fail;
+    bufferevent_openssl_set_allow_dirty_shutdown(hs->bev, 1);
+    bufferevent_setcb(hs->bev, NULL, NULL, handshake_event_cb, hs);
+    bufferevent_enable(hs->bev, EV_READ | EV_WRITE);
+    struct timeval tv = { (time_t)core->gen->settings.client_header_timeout, 0 };
+    event_add(hs->timer, &tv);
+    hs->link.shutdown = handshake_shutdown;
+    core_conn_add(core, &hs->link);
+    return;
+fail:
+    log_warn("cannot accept a connection: out of memory");
+    if (hs && hs->bev) {
+        bufferevent_free(hs->bev); /* frees ssl and closes fd */
+        ssl = NULL;
+        fd = -1;
+    }
+    if (hs && hs->timer)
+        event_free(hs->timer);
+    free(hs);
+    if (ssl)
+        SSL_free(ssl);
+    if (fd >= 0)
+        evutil_closesocket(fd);
+}
+
+static void accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa,
+                      int socklen, void *arg)
+{
+    struct listener *l = arg;
+    struct core *core = l->core;
+    if ((int64_t)core->client_connections >= core->gen->settings.max_client_connections) {
+        static time_t last;
+        time_t now = time(NULL);
+        if (now != last)
+            log_warn("refusing a client connection: MAX_CLIENT_CONNECTIONS (%lld) reached",
+                     (long long)core->gen->settings.max_client_connections);
+        last = now;
+        evutil_closesocket(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (l->tls) {
+        start_tls(l, fd);
+        return;
+    }
+    struct bufferevent *bev = bufferevent_socket_new(core->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        evutil_closesocket(fd);
+        return;
+    }
+    h1_server_start(core, bev, l->kind);
+}
+
+static void resume_accept_cb(evutil_socket_t fd, short what, void *arg)
+{
+    evconnlistener_enable(arg);
+}
+
+static void accept_error_cb(struct evconnlistener *ev, void *arg)
+{
+    int err = EVUTIL_SOCKET_ERROR();
+    log_warn("accept failed: %s", evutil_socket_error_to_string(err));
+    /* Out of file descriptors: pause briefly rather than spin. */
+    evconnlistener_disable(ev);
+    struct timeval tv = { 0, 100000 };
+    event_base_once(evconnlistener_get_base(ev), -1, EV_TIMEOUT, resume_accept_cb, ev, &tv);
+}
+
+struct listener *listener_start(struct core *core, int fd, enum listener_kind kind, bool tls)
+{
+    struct listener *l = calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    l->core = core;
+    l->kind = kind;
+    l->tls = tls;
+    evutil_make_socket_nonblocking(fd);
+    /* backlog 0: the supervisor already called listen() */
+    l->ev = evconnlistener_new(core->base, accept_cb, l, LEV_OPT_CLOSE_ON_FREE, 0, fd);
+    if (!l->ev) {
+        free(l);
+        return NULL;
+    }
+    evconnlistener_set_error_cb(l->ev, accept_error_cb);
+    return l;
+}
+
+void listener_free(struct listener *l)
+{
+    if (!l)
+        return;
+    evconnlistener_free(l->ev);
+    free(l);
+}

@@ -1,0 +1,140 @@
+# lib.sh: shared by the integration tests (sourced, never run).
+#
+# Each test gets a fresh temporary directory, free loopback ports, a mock
+# upstream speaking h2 over TLS, and the real anthropic-proxy binary. A trap
+# stops every process the test started, by PID, and on failure prints every
+# log kept. Exit 77 means "skipped" to automake.
+set -eu
+
+: "${top_srcdir:?run through make check}" "${top_builddir:?run through make check}"
+NODE=${NODE:-node}
+OPENSSL=${OPENSSL:-openssl}
+PROXY_BIN=$top_builddir/anthropic-proxy
+MOCK_JS=$top_srcdir/tests/mock/mock-upstream.js
+T=$(mktemp -d "${TMPDIR:-/tmp}/apx-test.XXXXXX")
+STARTED_PIDS=""
+
+cleanup() {
+    status=$?
+    for pid in $STARTED_PIDS; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in $STARTED_PIDS; do
+        for _ in 1 2 3 4 5 6 7 8 9 10; do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.2
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    if [ "$status" -ne 0 ] && [ "$status" -ne 77 ]; then
+        for f in "$T"/*.log; do
+            [ -f "$f" ] || continue
+            echo "===== $f (last 60 lines)"
+            tail -n 60 "$f"
+        done
+    fi
+    rm -rf "$T"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+say()  { printf '%s\n' "$*"; }
+fail() { printf 'FAIL: %s\n' "$*"; exit 1; }
+skip() { printf 'SKIP: %s\n' "$*"; exit 77; }
+ok()   { printf 'ok: %s\n' "$*"; }
+
+# Remember a process to stop at exit.
+started() { STARTED_PIDS="$STARTED_PIDS $1"; }
+
+need() {
+    command -v "$1" >/dev/null 2>&1 || skip "$1 is not installed"
+}
+
+free_port() {
+    "$NODE" -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+# wait_for SECONDS COMMAND...: retry until the command succeeds.
+wait_for() {
+    limit=$1; shift
+    i=0
+    while ! "$@" >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ "$i" -le $((limit * 10)) ] || return 1
+        sleep 0.1
+    done
+}
+
+# A self-signed certificate for localhost and 127.0.0.1, used by both the
+# proxy and the mock; the proxy trusts it for the upstream.
+make_cert() {
+    [ -f "$T/cert.pem" ] && return 0
+    "$OPENSSL" req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+        -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+        -keyout "$T/key.pem" -out "$T/cert.pem" 2>/dev/null
+}
+
+# start_mock [mock options...]: sets MOCK_PORT, MOCK_URL, MOCK_PID.
+start_mock() {
+    need "$NODE"
+    make_cert
+    rm -f "$T/mock.port"
+    "$NODE" "$MOCK_JS" --cert "$T/cert.pem" --key "$T/key.pem" --host 127.0.0.1 \
+        --port 0 --port-file "$T/mock.port" "$@" >"$T/mock.log" 2>&1 &
+    MOCK_PID=$!
+    started "$MOCK_PID"
+    wait_for 10 test -s "$T/mock.port" || fail "mock upstream did not start"
+    MOCK_PORT=$(cat "$T/mock.port")
+    MOCK_URL=https://localhost:$MOCK_PORT
+}
+
+# write_config [KEY=VALUE...]: the proxy's settings file, pointing at the mock.
+write_config() {
+    make_cert
+    PORT=${PORT:-$(free_port)}
+    DASH_PORT=${DASH_PORT:-$(free_port)}
+    {
+        echo "ANTHROPIC_PROXY_HOST=127.0.0.1"
+        echo "ANTHROPIC_PROXY_PORT=$PORT"
+        echo "ANTHROPIC_PROXY_DASHBOARD_PORT=$DASH_PORT"
+        echo "ANTHROPIC_PROXY_TLS_CERT=$T/cert.pem"
+        echo "ANTHROPIC_PROXY_TLS_KEY=$T/key.pem"
+        echo "ANTHROPIC_PROXY_UPSTREAM_BASE_URL=${MOCK_URL:-https://localhost:9}"
+        echo "ANTHROPIC_PROXY_UPSTREAM_CA_FILE=$T/cert.pem"
+        echo "ANTHROPIC_PROXY_LOG_LEVEL=debug"
+        echo "ANTHROPIC_PROXY_LOG_REQUESTS=true"
+        echo "ANTHROPIC_PROXY_SHUTDOWN_TIMEOUT=10"
+        for kv in "$@"; do echo "ANTHROPIC_PROXY_$kv"; done
+    } >"$T/proxy.env"
+}
+
+# start_proxy [KEY=VALUE...]: sets PROXY_PID, PURL (https), DURL (dashboard).
+start_proxy() {
+    write_config "$@"
+    "$PROXY_BIN" --foreground --config "$T/proxy.env" >>"$T/proxy.log" 2>&1 &
+    PROXY_PID=$!
+    started "$PROXY_PID"
+    PURL=https://localhost:$PORT
+    DURL=http://127.0.0.1:$DASH_PORT
+    wait_for 10 pcurl -f "$PURL/health" || fail "proxy did not become healthy"
+}
+
+# curl that trusts the test certificate.
+pcurl() {
+    curl -sS --max-time 30 --cacert "$T/cert.pem" "$@"
+}
+
+core_pid() {
+    pgrep -P "$PROXY_PID" -f -- '--core' | head -n 1
+}
+
+# mock_log: the requests the mock saw, as JSON.
+mock_log() {
+    curl -sS --http2 --cacert "$T/cert.pem" "$MOCK_URL/__mock/log"
+}
+
+# json EXPR < JSON: evaluate a JavaScript expression on the parsed input `j`.
+json() {
+    "$NODE" -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);const v=eval(process.argv[1]);console.log(typeof v==="string"?v:JSON.stringify(v))})' "$1"
+}
