@@ -19,7 +19,7 @@
 #include "routes.h"
 #include "upstream.h"
 
-#define BODY_INITIAL_CAP (16 * 1024)
+#define BODY_INITIAL_CAP 4096
 
 static uint64_t active_exchanges;
 
@@ -87,6 +87,18 @@ int exchange_append_body(struct exchange *ex, const void *p, size_t n, int *stat
     memcpy(ex->body + ex->body_len, p, n);
     ex->body_len += n;
     ex->bytes_in += n;
+    return 0;
+}
+
+int exchange_reserve_body(struct exchange *ex, size_t n)
+{
+    if (n <= ex->body_cap || n > (size_t)ex->gen->settings.max_request_body)
+        return 0;
+    uint8_t *b = realloc(ex->body, n);
+    if (!b)
+        return -1;
+    ex->body = b;
+    ex->body_cap = n;
     return 0;
 }
 

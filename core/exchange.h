@@ -111,6 +111,9 @@ int exchange_set_request(struct exchange *ex, const char *method, size_t mlen,
  * MAX_REQUEST_BODY, or 500 when out of memory. */
 int exchange_append_body(struct exchange *ex, const void *p, size_t n, int *status);
 
+/* The body's length is known in advance: allocate it once, exactly. */
+int exchange_reserve_body(struct exchange *ex, size_t n);
+
 /* The request is complete: route it locally or send it upstream. */
 void exchange_request_complete(struct exchange *ex);
 

@@ -238,6 +238,10 @@ static void start_request(struct h1_conn *c, struct h1_head *h)
     }
     if (h->chunked)
         h1_chunked_init(&c->chunk);
+    else if (exchange_reserve_body(ex, (size_t)c->body_left) < 0) {
+        reject(c, 500, "out of memory");
+        return;
+    }
     if (h->expect_continue)
         evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
     c->state = ST_BODY;

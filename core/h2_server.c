@@ -172,8 +172,11 @@ static void start_exchange(struct h2_conn *c, struct h2_stream *s)
         return;
     }
     const char *cl = header_list_get(&ex->req_headers, "content-length");
-    if (cl && strtoll(cl, NULL, 10) > ex->gen->settings.max_request_body)
+    long long len = cl ? strtoll(cl, NULL, 10) : 0;
+    if (len > ex->gen->settings.max_request_body)
         exchange_fail(ex, 413, "request body larger than MAX_REQUEST_BODY");
+    else if (len > 0 && exchange_reserve_body(ex, (size_t)len) < 0)
+        exchange_fail(ex, 500, "out of memory");
 }
 
 static void request_done(struct h2_stream *s)

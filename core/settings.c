@@ -104,9 +104,9 @@ static const struct setting_def defs[] = {
       "PEM private key of the HTTPS port" },
     { "CONFIG", T_PATH, OFF(config), "", 0, 0, NULL, false,
       "settings file (KEY=VALUE lines), re-read on SIGHUP; --config wins" },
-    { "PIPELINE", T_PATH, OFF(pipeline), SYSCONFDIR "/anthropic-proxy/pipeline.yaml", 0, 0,
+    { "PIPELINE", T_PATH, OFF(pipeline), "${sysconfdir}/anthropic-proxy/pipeline.yaml", 0, 0,
       NULL, true, "pipeline file: stages and detectors to load; --pipeline wins" },
-    { "PLUGIN_DIR", T_PATH, OFF(plugin_dir), PKGLIBDIR, 0, 0, NULL, true,
+    { "PLUGIN_DIR", T_PATH, OFF(plugin_dir), "${pkglibdir}", 0, 0, NULL, true,
       "directory the pipeline's plugins are loaded from" },
     { "MAX_REQUEST_BODY", T_INT, OFF(max_request_body), "33554432", 1024, 4 * GIB, NULL, true,
       "largest request body accepted, in bytes (larger: 413)" },
@@ -465,14 +465,35 @@ static void cross_check(struct settings *s, struct settings_errors *errs)
         s->upstream_max_keepalive_connections = s->upstream_max_connections;
 }
 
+/* Defaults may name the configured directories, so that the docs printed
+ * from the table read the same whatever the build's prefix. */
+static void expand_default(const char *def, char *out, size_t size)
+{
+    static const struct { const char *var, *value; } dirs[] = {
+        { "${sysconfdir}", SYSCONFDIR },
+        { "${pkglibdir}", PKGLIBDIR },
+    };
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        size_t n = strlen(dirs[i].var);
+        if (strncmp(def, dirs[i].var, n) == 0) {
+            snprintf(out, size, "%s%s", dirs[i].value, def + n);
+            return;
+        }
+    }
+    snprintf(out, size, "%s", def);
+}
+
 int settings_load(struct settings *s, const char *config_path, const char *pipeline_path,
                   char *const *envp, struct settings_errors *errs)
 {
     memset(s, 0, sizeof *s);
     memset(errs, 0, sizeof *errs);
-    for (size_t i = 0; i < NDEFS; i++)
-        if (!set_value(s, &defs[i], defs[i].def))
+    for (size_t i = 0; i < NDEFS; i++) {
+        char def[4096];
+        expand_default(defs[i].def, def, sizeof def);
+        if (!set_value(s, &defs[i], def))
             add_error(errs, "internal: bad default for %s", defs[i].name);
+    }
 
     const char *env_config = env_lookup(envp, SETTINGS_PREFIX "CONFIG");
     const char *file = config_path ? config_path : env_config;
@@ -573,8 +594,9 @@ void settings_print_man(FILE *out)
     for (size_t i = 0; i < NDEFS; i++) {
         char allowed[256];
         describe_allowed(&defs[i], allowed, sizeof allowed);
-        fprintf(out, ".TP\n.B %s%s\n", SETTINGS_PREFIX, defs[i].name);
-        roff_puts(out, defs[i].help);
+        fprintf(out, ".TP\n.B %s%s\n%c", SETTINGS_PREFIX, defs[i].name,
+                toupper((unsigned char)defs[i].help[0]));
+        roff_puts(out, defs[i].help + 1);
         fputs(".\nAllowed: ", out);
         roff_puts(out, allowed);
         fputs(". Default: ", out);

@@ -210,7 +210,10 @@ END_TEST
 
 int main(void)
 {
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return EXIT_FAILURE;
+    }
     Suite *s = suite_create("settings");
     TCase *tc = tcase_create("settings");
     tcase_add_test(tc, defaults_match_the_seed);

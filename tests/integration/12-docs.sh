@@ -1,0 +1,20 @@
+#!/bin/sh
+# The settings list in anthropic-proxy.env(5) and the example settings file
+# are generated from the daemon's settings table and must not drift from it.
+. "$top_srcdir/tests/integration/lib.sh"
+sed -n '/^\.\\" BEGIN GENERATED SETTINGS/,/^\.\\" END GENERATED SETTINGS/p' \
+    "$top_srcdir/man/anthropic-proxy.env.5" | sed '1d;$d' >"$T/man.list"
+"$PROXY_BIN" --print-settings=man >"$T/table.list"
+diff -u "$T/table.list" "$T/man.list" ||
+    fail "man/anthropic-proxy.env.5 is stale: run 'make update-docs'"
+ok "anthropic-proxy.env(5) lists every setting of the table"
+grep -v '^# anthropic-proxy settings file\|^# Generated from\|^# every line shows\|^# over this file' \
+    "$top_srcdir/etc/anthropic-proxy.env" | sed '1{/^$/d}' >"$T/env.example"
+"$PROXY_BIN" --print-settings=env >"$T/env.table"
+diff -u "$T/env.table" "$T/env.example" || fail "etc/anthropic-proxy.env is stale: run 'make update-docs'"
+ok "etc/anthropic-proxy.env matches the table"
+# every setting named in --help is in the man page
+for name in $("$PROXY_BIN" --help | sed -n 's/^  \([A-Z_][A-Z_]*\) .*/\1/p'); do
+    grep -q "ANTHROPIC_PROXY_$name" "$top_srcdir/man/anthropic-proxy.env.5" || fail "$name not documented"
+done
+ok "--help and the man page agree"
