@@ -226,6 +226,10 @@ static void start_request(struct h1_conn *c, struct h1_head *h)
         return;
     }
     c->head_only = ex->head_only;
+    if (strcmp(ex->target, "*") == 0) {
+        reject(c, 400, "asterisk-form request targets are not served");
+        return;
+    }
     if (h->content_length > c->core->gen->settings.max_request_body) {
         reject(c, 413, "request body larger than MAX_REQUEST_BODY");
         return;
