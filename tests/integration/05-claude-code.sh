@@ -1,0 +1,26 @@
+#!/bin/sh
+# The real Claude Code CLI (`claude -p`) through the proxy prints the mock's
+# answer. Claude Code speaks HTTP/1.1 with keep-alive and trusts the proxy's
+# self-signed certificate through NODE_EXTRA_CA_CERTS.
+. "$top_srcdir/tests/integration/lib.sh"
+CLAUDE=$top_srcdir/tests/node/node_modules/.bin/claude
+[ -x "$CLAUDE" ] || skip "Claude Code CLI not installed (run: npm ci --prefix tests/node)"
+start_mock
+start_proxy
+home=$T/home
+mkdir -p "$home"
+set +e
+HOME=$home ANTHROPIC_BASE_URL=$PURL ANTHROPIC_API_KEY=sk-ant-api03-test-not-a-real-key \
+    DISABLE_TELEMETRY=1 CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_AUTOUPDATER=1 \
+    NODE_EXTRA_CA_CERTS=$T/cert.pem \
+    timeout 120 "$CLAUDE" -p "say hi" </dev/null >"$T/claude.out" 2>"$T/claude.log"
+rc=$?
+set -e
+[ "$rc" -eq 0 ] || fail "claude exited $rc: $(cat "$T/claude.out")"
+grep -q "Hello from the mock upstream." "$T/claude.out" || fail "unexpected answer: $(cat "$T/claude.out")"
+ok "claude -p through the proxy printed: $(cat "$T/claude.out")"
+grep -q 'HTTP/1.1 POST /v1/messages' "$T/proxy.log" || fail "Claude Code's requests were not logged as HTTP/1.1"
+if grep -q 'sk-ant-api03-test-not-a-real-key' "$T/proxy.log"; then
+    fail "the API key appeared in the log"
+fi
+ok "Claude Code used HTTP/1.1; its key is not in the log"
