@@ -26,6 +26,13 @@ cleanup() {
         done
         kill -KILL "$pid" 2>/dev/null || true
     done
+    # a sanitizer report in any log fails the test, whatever it asserted
+    if grep -l 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$T"/*.log \
+            >/dev/null 2>&1; then
+        echo "FAIL: sanitizer report in $(grep -l 'Sanitizer\|runtime error:' "$T"/*.log | tr '\n' ' ')"
+        grep -h -A30 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$T"/*.log | head -80
+        status=1
+    fi
     if [ "$status" -ne 0 ] && [ "$status" -ne 77 ]; then
         for f in "$T"/*.log; do
             [ -f "$f" ] || continue
