@@ -19,9 +19,12 @@
 #include <event2/event.h>
 
 #include "core.h"
+#include "counters.h"
 #include "exchange.h"
 #include "log.h"
 #include "server.h"
+#include "stages.h"
+#include "supervisor.h"
 #include "tls.h"
 #include "upstream.h"
 
@@ -52,6 +55,7 @@ void generation_unref(struct generation *g)
     if (--g->refs > 0)
         return;
     log_debug("generation %llu released", (unsigned long long)g->revision);
+    generation_unload_pipeline(g);
     if (g->pool)
         upstream_pool_unref(g->pool);
     if (g->server_ctx)
@@ -92,6 +96,12 @@ static struct generation *generation_build(struct core *core, struct settings *s
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (generation_load_pipeline(core, g, err, errlen) < 0)
+        goto fail;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    g->load_seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     return g;
 fail:
     generation_unref(g);
@@ -104,18 +114,54 @@ static void apply_logging(const struct settings *s)
     log_set_format((enum log_format)s->log_format);
 }
 
+static void counters_add(struct core *core, const char *name, uint64_t n)
+{
+    struct counter_slot *c = counters_get(core->counters, name);
+    if (c)
+        c->value += n;
+}
+
+static void note_reload(struct core *core, const char *result, const char *why)
+{
+    char when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(core->last_reload, sizeof core->last_reload, "%s at %s%s%.240s", result, when,
+             why ? ": " : "", why ? why : "");
+}
+
+static void reload_failed(struct core *core, const char *why)
+{
+    core->reloads_failed++;
+    counters_add(core, "reloads_failed_total", 1);
+    note_reload(core, "failed", why);
+    log_error("reload failed, keeping configuration revision %llu: %s",
+              (unsigned long long)core->gen->revision, why);
+}
+
+/* Say what is serving: revision, plugins and versions, load time. */
+static void log_loaded(struct core *core, const char *what)
+{
+    char plugins[1024];
+    generation_describe(core->gen, plugins, sizeof plugins);
+    log_info("%s: configuration revision %llu, pipeline %s (%s), loaded in %.1f ms", what,
+             (unsigned long long)core->gen->revision,
+             core->gen->pipeline.file ? core->gen->pipeline.file : "(none)",
+             plugins, core->gen->load_seconds * 1000);
+}
+
 static void reload(struct core *core)
 {
     struct settings s;
     struct settings_errors errs;
     char err[512];
-    log_info("SIGHUP: reloading the settings file");
+    log_info("SIGHUP: reloading the settings and pipeline files");
     if (settings_load(&s, core->config_path, core->pipeline_path, core->envp, &errs) < 0) {
         settings_free(&s);
-        core->reloads_failed++;
-        log_error("reload failed, keeping revision %llu: %.*s",
-                  (unsigned long long)core->gen->revision,
-                  (int)strcspn(errs.text, "\n"), errs.text);
+        snprintf(err, sizeof err, "%.*s", (int)strcspn(errs.text, "\n"), errs.text);
+        reload_failed(core, err);
         return;
     }
     char changed[512];
@@ -123,17 +169,17 @@ static void reload(struct core *core)
         log_warn("reload: %s changed; ignored until restart", changed);
     struct generation *g = generation_build(core, &s, core->gen, err, sizeof err);
     if (!g) {
-        core->reloads_failed++;
-        log_error("reload failed, keeping revision %llu: %s",
-                  (unsigned long long)core->gen->revision, err);
+        reload_failed(core, err);
         return;
     }
     struct generation *old = core->gen;
     core->gen = g;
     generation_unref(old);
     core->reloads_ok++;
+    counters_add(core, "reloads_total", 1);
     apply_logging(&g->settings);
-    log_info("reload done: configuration revision %llu", (unsigned long long)g->revision);
+    note_reload(core, "ok", NULL);
+    log_loaded(core, "reload done");
 }
 
 static bool drained(struct core_state *st)
@@ -234,8 +280,11 @@ static int setup(struct core_state *st, int main_fd, int dash_fd, struct setting
 {
     struct core *core = &st->core;
     char err[512];
+    core->counters = counters_open(CORE_COUNTERS_FD);
+    if (!core->counters)
+        core->counters = counters_open(-1); /* started by hand: counters of its own */
     core->base = event_base_new();
-    if (!core->base || !(core->dns = dns_new(core->base))) {
+    if (!core->counters || !core->base || !(core->dns = dns_new(core->base))) {
         log_error("cannot create the event loop");
         settings_free(s);
         return -1;
@@ -243,7 +292,7 @@ static int setup(struct core_state *st, int main_fd, int dash_fd, struct setting
     core->gen = generation_build(core, s, NULL, err, sizeof err);
     if (!core->gen) {
         log_error("%s", err);
-        return -1;
+        return -2; /* the configuration's fault */
     }
     st->main_listener = listener_start(core, main_fd, LISTENER_MAIN, true);
     st->dash_listener = listener_start(core, dash_fd, LISTENER_DASHBOARD, false);
@@ -281,6 +330,42 @@ static void teardown(struct core_state *st)
         evdns_base_free(core->dns, 0);
     if (core->base && drained(st))
         event_base_free(core->base);
+    if (drained(st))
+        counters_close(core->counters);
+}
+
+int core_check_generation(struct settings *s, char *err, size_t errlen, char *summary,
+                          size_t summary_len)
+{
+    struct core_state *st = calloc(1, sizeof *st);
+    int rv = -1;
+    if (!st) {
+        settings_free(s);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    st->conns.next = st->conns.prev = &st->conns;
+    struct core *core = &st->core;
+    core->counters = counters_open(-1);
+    core->base = event_base_new();
+    core->dns = core->base ? evdns_base_new(core->base, 0) : NULL;
+    if (!core->counters || !core->base || !core->dns) {
+        settings_free(s);
+        snprintf(err, errlen, "cannot set up an event loop");
+        goto done;
+    }
+    core->gen = generation_build(core, s, NULL, err, errlen);
+    if (core->gen) {
+        char plugins[1024];
+        generation_describe(core->gen, plugins, sizeof plugins);
+        snprintf(summary, summary_len, "pipeline %s: %s",
+                 core->gen->pipeline.file ? core->gen->pipeline.file : "(none)", plugins);
+        rv = 0;
+    }
+done:
+    teardown(st);
+    free(st);
+    return rv;
 }
 
 int core_main(int main_fd, int dash_fd, const char *config_path, const char *pipeline_path,
@@ -306,15 +391,16 @@ int core_main(int main_fd, int dash_fd, const char *config_path, const char *pip
         return 2;
     }
     log_setup("core", (enum log_level)s.log_level, (enum log_format)s.log_format);
-    if (setup(st, main_fd, dash_fd, &s) < 0) {
+    int rv = setup(st, main_fd, dash_fd, &s);
+    if (rv < 0) {
         teardown(st);
         free(st);
-        return 1;
+        return rv == -2 ? 2 : 1;
     }
-    log_info("serving: configuration revision %llu, upstream %s%s%s",
-             (unsigned long long)st->core.gen->revision,
-             st->core.gen->settings.upstream.tls ? "https://" : "http://",
+    log_info("serving: upstream %s%s%s", st->core.gen->settings.upstream.tls ? "https://" : "http://",
              st->core.gen->settings.upstream.authority, st->core.gen->settings.upstream.prefix);
+    note_reload(&st->core, "started", NULL);
+    log_loaded(&st->core, "loaded");
     event_base_dispatch(st->core.base);
     bool clean = drained(st);
     teardown(st);

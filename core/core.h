@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <openssl/ssl.h>
 
+#include "pipeline.h"
 #include "routes.h"
 #include "settings.h"
 
@@ -20,6 +21,9 @@ struct event_base;
 struct evdns_base;
 struct upstream_pool;
 struct exchange;
+struct counter_table;
+struct plugin_instance;
+struct detector;
 
 /*
  * A generation: everything a reload can change. Exchanges hold a reference
@@ -35,6 +39,14 @@ struct generation {
     struct upstream_pool *pool;  /* shared with the previous generation if
                                     the upstream settings did not change */
     struct route_table routes;   /* local routes: the core's and the stages' */
+    struct pipeline pipeline;    /* the parsed pipeline file */
+    struct plugin_instance **stages;   /* in pipeline order */
+    size_t nstages;
+    struct plugin_instance **dplugins; /* detector plugins, pipeline order */
+    size_t ndplugins;
+    struct detector **detectors; /* enabled detectors, by priority */
+    size_t ndetectors;
+    double load_seconds;         /* how long building it took */
 };
 
 struct core {
@@ -48,11 +60,20 @@ struct core {
     uint64_t next_exchange_id;
     uint64_t client_connections; /* open client connections */
     uint64_t reloads_ok, reloads_failed;
+    struct counter_table *counters; /* shared with the supervisor's successors */
+    char last_reload[300];       /* "ok at TIME" or "failed at TIME: why" */
 };
 
 /* Run the core on the inherited listening sockets; returns the exit status. */
 int core_main(int main_fd, int dashboard_fd, const char *config_path,
               const char *pipeline_path, char *const *envp);
+
+/* --check-config's part: build (and drop) a whole generation from the
+ * settings `s` (taken over): TLS context, upstream pool, every plugin of
+ * the pipeline. 0, or -1 with the reason in err. On success `summary`
+ * describes what was loaded. */
+int core_check_generation(struct settings *s, char *err, size_t errlen, char *summary,
+                          size_t summary_len);
 
 /* Generations are counted references. */
 struct generation *generation_ref(struct generation *g);

@@ -13,10 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "core.h"
 #include "exchange.h"
 #include "log.h"
 #include "routes.h"
+#include "stages.h"
 #include "upstream.h"
 
 #define BODY_INITIAL_CAP 4096
@@ -38,6 +41,10 @@ struct exchange *exchange_new(struct core *core, enum listener_kind listener,
     struct exchange *ex = calloc(1, sizeof *ex);
     if (!ex)
         return NULL;
+    if (core->gen->nstages && !(ex->slots = calloc(core->gen->nstages, sizeof *ex->slots))) {
+        free(ex);
+        return NULL;
+    }
     ex->magic = EXCHANGE_MAGIC;
     ex->id = ++core->next_exchange_id;
     ex->core = core;
@@ -137,6 +144,27 @@ static void log_request(const struct exchange *ex)
             outcome_note(ex->outcome));
 }
 
+static void run_on_done(struct exchange *ex)
+{
+    if (ex->gen->nstages == 0)
+        return;
+    struct apx_done_info info = {
+        .struct_size = sizeof info,
+        .status = ex->status,
+        .local = !ex->went_upstream,
+        .client_gone = ex->outcome == OUT_CLIENT_GONE,
+        .truncated = ex->outcome == OUT_TRUNCATED,
+        .proxy_error = ex->outcome == OUT_UPSTREAM_FAILED || ex->outcome == OUT_REJECTED,
+        .bytes_in = ex->bytes_in,
+        .bytes_out = ex->bytes_out,
+        .seconds = seconds_between(&ex->t_start, &ex->t_end),
+        .ttfb_seconds = ex->t_first_byte.tv_sec
+                            ? seconds_between(&ex->t_start, &ex->t_first_byte) : -1,
+        .retries = ex->retries,
+    };
+    stages_on_done(ex, &info);
+}
+
 /* End the exchange: release the upstream, log, free, tell the front. */
 static void finish(struct exchange *ex, enum exchange_outcome outcome)
 {
@@ -151,10 +179,13 @@ static void finish(struct exchange *ex, enum exchange_outcome outcome)
     }
     if (outcome == OUT_CLIENT_GONE && ex->local_cancel)
         ex->local_cancel(ex, ex->local_arg);
+    if (ex->retry_timer)
+        event_del(ex->retry_timer);
     if (ex->status == 0 && outcome == OUT_CLIENT_GONE)
         ex->status = 499; /* nginx's convention: the client left first */
     log_request(ex);
     ex->state = EX_DONE;
+    run_on_done(ex);
 
     const struct front_ops *front = ex->front;
     void *ctx = ex->front_ctx;
@@ -162,6 +193,13 @@ static void finish(struct exchange *ex, enum exchange_outcome outcome)
     free(ex->method);
     free(ex->target);
     free(ex->body);
+    free(ex->slots);
+    free(ex->pending.content_type);
+    free(ex->pending.body);
+    if (ex->local_arg_owned)
+        free(ex->local_arg);
+    if (ex->retry_timer)
+        event_free(ex->retry_timer);
     header_list_free(&ex->req_headers);
     generation_unref(ex->gen);
     ex->magic = 0;
@@ -170,6 +208,47 @@ static void finish(struct exchange *ex, enum exchange_outcome outcome)
     if (ctx)
         front->finished(ctx);
     core_exchange_done(core);
+}
+
+static void fail_typed(struct exchange *ex, int status, const char *type,
+                       const char *message, enum exchange_outcome outcome);
+
+/* Act on what the on_request hooks decided. Returns true if the exchange
+ * was answered (and is freed). */
+static bool request_verdict(struct exchange *ex, enum apx_verdict v)
+{
+    switch (v) {
+    case APX_OK:
+        return false;
+    case APX_RESPOND:
+        if (ex->pending.status) {
+            ex->responded = false; /* the deferred answer goes out now */
+            exchange_respond(ex, ex->pending.status, ex->pending.content_type,
+                             ex->pending.body, ex->pending.len);
+        } else {
+            fail_typed(ex, 500, "api_error", "a stage answered without a response",
+                       OUT_REJECTED);
+        }
+        return true;
+    case APX_BLOCK:
+        fail_typed(ex, ex->block_status ? ex->block_status : 400,
+                   ex->block_type[0] ? ex->block_type : "invalid_request_error",
+                   ex->block_message[0] ? ex->block_message : "request blocked by the proxy",
+                   OUT_REJECTED);
+        return true;
+    default:
+        fail_typed(ex, 500, "api_error", "a pipeline stage failed on this request",
+                   OUT_REJECTED);
+        return true;
+    }
+}
+
+static void send_upstream(struct exchange *ex)
+{
+    ex->state = EX_UPSTREAM;
+    ex->went_upstream = true;
+    if (upstream_submit(ex->gen->pool, ex) < 0)
+        exchange_fail(ex, 500, "out of memory");
 }
 
 void exchange_request_complete(struct exchange *ex)
@@ -191,10 +270,9 @@ void exchange_request_complete(struct exchange *ex)
         exchange_fail(ex, 404, "not found: the dashboard port serves only the dashboard and metrics");
         return;
     }
-    ex->state = EX_UPSTREAM;
-    ex->went_upstream = true;
-    if (upstream_submit(ex->gen->pool, ex) < 0)
-        exchange_fail(ex, 500, "out of memory");
+    if (ex->gen->nstages && request_verdict(ex, stages_on_request(ex)))
+        return;
+    send_upstream(ex);
 }
 
 static void respond(struct exchange *ex, int status, const char *content_type,
@@ -205,6 +283,7 @@ static void respond(struct exchange *ex, int status, const char *content_type,
     ex->status = status;
     if (content_type)
         header_list_add(&h, "content-type", 12, content_type, strlen(content_type));
+    ex->head_sent = true;
     if (ex->front_ctx) {
         bool empty = len == 0 || ex->head_only;
         ex->front->send_head(ex->front_ctx, status, &h, (int64_t)len, empty);
@@ -225,14 +304,20 @@ void exchange_respond(struct exchange *ex, int status, const char *content_type,
     respond(ex, status, content_type, body, len, status >= 400 ? OUT_REJECTED : OUT_COMPLETE);
 }
 
-static void fail_with(struct exchange *ex, int status, const char *message,
-                      enum exchange_outcome outcome)
+static void fail_typed(struct exchange *ex, int status, const char *type,
+                       const char *message, enum exchange_outcome outcome)
 {
     char body[768];
-    size_t n = http_error_body(body, sizeof body, status, message);
+    size_t n = http_error_body_typed(body, sizeof body, type, message);
     log_req(status >= 500 ? LOG_LVL_WARN : LOG_LVL_DEBUG, ex->id, "answering %d: %s",
             status, message);
     respond(ex, status, "application/json", body, n, outcome);
+}
+
+static void fail_with(struct exchange *ex, int status, const char *message,
+                      enum exchange_outcome outcome)
+{
+    fail_typed(ex, status, http_error_type(status), message, outcome);
 }
 
 void exchange_fail(struct exchange *ex, int status, const char *message)
@@ -244,6 +329,7 @@ int exchange_local_start(struct exchange *ex, int status, const struct header_li
 {
     check(ex);
     ex->status = status;
+    ex->head_sent = true;
     clock_gettime(CLOCK_MONOTONIC, &ex->t_first_byte);
     if (!ex->front_ctx)
         return -1;
@@ -288,12 +374,64 @@ void exchange_front_drained(struct exchange *ex)
     upstream_stream_consume(ex->ustream, credit);
 }
 
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct exchange *ex = arg;
+    check(ex);
+    log_req(LOG_LVL_DEBUG, ex->id, "sending the request again (retry %u)", ex->retries);
+    send_upstream(ex);
+}
+
+/* A stage asked for this answer to be dropped and the request sent again
+ * (the same body: the request hooks do not run twice). */
+static void schedule_retry(struct exchange *ex)
+{
+    if (ex->ustream) {
+        upstream_stream_release(ex->ustream);
+        ex->ustream = NULL;
+    }
+    ex->retries++;
+    ex->status = 0;
+    ex->state = EX_UPSTREAM;
+    if (!ex->retry_timer && !(ex->retry_timer = evtimer_new(ex->core->base, retry_cb, ex))) {
+        fail_with(ex, 502, "out of memory", OUT_UPSTREAM_FAILED);
+        return;
+    }
+    struct timeval tv = { (time_t)(ex->retry_ms / 1000), (suseconds_t)((ex->retry_ms % 1000) * 1000) };
+    ex->retry_ms = 0;
+    evtimer_add(ex->retry_timer, &tv);
+}
+
 void exchange_upstream_head(struct exchange *ex, int status, struct header_list *h,
                             int64_t content_length)
 {
     check(ex);
     ex->status = status;
+    if (ex->gen->nstages) {
+        ex->resp_headers = h;
+        enum apx_verdict v = stages_on_response_head(ex);
+        ex->resp_headers = NULL;
+        if (v == APX_RETRY) {
+            schedule_retry(ex);
+            return;
+        }
+        if (v != APX_OK) {
+            if (ex->ustream) {
+                upstream_stream_release(ex->ustream);
+                ex->ustream = NULL;
+            }
+            if (v == APX_BLOCK)
+                fail_typed(ex, ex->block_status ? ex->block_status : 502,
+                           ex->block_type[0] ? ex->block_type : "api_error",
+                           ex->block_message[0] ? ex->block_message : "response blocked",
+                           OUT_UPSTREAM_FAILED);
+            else
+                fail_with(ex, 502, "a pipeline stage failed on the response", OUT_UPSTREAM_FAILED);
+            return;
+        }
+    }
     ex->state = EX_STREAMING;
+    ex->head_sent = true;
     clock_gettime(CLOCK_MONOTONIC, &ex->t_first_byte);
     if (ex->front_ctx)
         ex->front->send_head(ex->front_ctx, status, h, content_length, false);
@@ -306,6 +444,8 @@ void exchange_upstream_data(struct exchange *ex, const uint8_t *p, size_t n)
         return;
     ex->bytes_out += n;
     ex->uncredited += n;
+    if (ex->gen->nstages)
+        stages_on_response_body(ex, p, n);
     ex->front->send_data(ex->front_ctx, p, n);
     exchange_front_drained(ex);
 }

@@ -92,9 +92,29 @@ struct exchange {
 
     struct timespec t_start, t_first_byte, t_end;
 
+    /* Stage plumbing. */
+    void **slots;               /* one per stage of gen: plugin storage */
+    bool in_hook;               /* a stage hook is running */
+    bool responded;             /* a stage answered: no upstream */
+    int block_status;           /* set by apx_host.block */
+    char block_type[48];
+    char block_message[256];
+    uint64_t retry_ms;          /* set by apx_host.retry_after */
+    unsigned retries;
+    struct event *retry_timer;
+    const struct header_list *resp_headers; /* during on_response_head */
+    bool head_sent;             /* the client has the response head */
+    struct {                    /* apx_host.respond during a hook */
+        int status;
+        char *content_type;
+        uint8_t *body;
+        size_t len;
+    } pending;
+
     /* A local streaming route's cancel hook (client gone). */
     void (*local_cancel)(struct exchange *ex, void *arg);
     void *local_arg;
+    bool local_arg_owned;
 };
 
 /* Create an exchange for a request arriving on `listener`. Holds a

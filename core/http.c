@@ -67,6 +67,18 @@ int header_list_add(struct header_list *h, const char *name, size_t nlen,
     return 0;
 }
 
+int header_list_set(struct header_list *h, const char *name, const char *value)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < h->n; i++) /* entries only: their bytes stay unused */
+        if (strcasecmp(header_name(h, i), name) != 0)
+            h->v[o++] = h->v[i];
+    h->n = o;
+    if (!value)
+        return 0;
+    return header_list_add(h, name, strlen(name), value, strlen(value));
+}
+
 void header_list_free(struct header_list *h)
 {
     free(h->v);
@@ -191,6 +203,11 @@ const char *http_error_type(int status)
 
 size_t http_error_body(char *out, size_t size, int status, const char *message)
 {
+    return http_error_body_typed(out, size, http_error_type(status), message);
+}
+
+size_t http_error_body_typed(char *out, size_t size, const char *type, const char *message)
+{
     char esc[512];
     size_t o = 0;
     for (const unsigned char *p = (const unsigned char *)message; *p && o + 7 < sizeof esc; p++) {
@@ -204,8 +221,14 @@ size_t http_error_body(char *out, size_t size, int status, const char *message)
         }
     }
     esc[o] = '\0';
+    char tesc[64];
+    size_t t = 0;
+    for (const char *p = type; *p && t + 1 < sizeof tesc; p++)
+        if ((*p >= 'a' && *p <= 'z') || *p == '_')
+            tesc[t++] = *p;
+    tesc[t] = '\0';
     int n = snprintf(out, size, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":\"%s\"}}",
-                     http_error_type(status), esc);
+                     tesc, esc);
     if (n < 0 || (size_t)n >= size)
         n = snprintf(out, size, "{\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"\"}}");
     return n < 0 ? 0 : (size_t)n;

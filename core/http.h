@@ -28,6 +28,8 @@ struct header_list {
 
 int header_list_add(struct header_list *h, const char *name, size_t nlen,
                     const char *value, size_t vlen);
+/* Replace every `name` header with one of `value` (NULL: remove them). */
+int header_list_set(struct header_list *h, const char *name, const char *value);
 void header_list_free(struct header_list *h);
 /* Name and value of entry i (NUL-terminated inside the list's buffer). */
 const char *header_name(const struct header_list *h, size_t i);
@@ -51,5 +53,7 @@ const char *http_error_type(int status);
 /* Write `{"type":"error","error":{"type":...,"message":...}}` into out.
  * Returns its length (truncated to fit, always valid JSON). */
 size_t http_error_body(char *out, size_t size, int status, const char *message);
+/* Same with an explicit error type (a stage's APX_BLOCK). */
+size_t http_error_body_typed(char *out, size_t size, const char *type, const char *message);
 
 #endif

@@ -50,10 +50,12 @@ static int check_config(const char *config_path, const char *pipeline_path)
     struct settings_errors errs;
     char err[512];
     int problems = 0;
+    char summary[1200] = "";
     if (settings_load(&s, config_path, pipeline_path, environ, &errs) < 0) {
         fputs(errs.text, stderr);
         problems += errs.count;
     } else {
+        char *config = s.config ? strdup(s.config) : NULL;
         SSL_CTX *ctx = tls_server_ctx(s.tls_cert, s.tls_key, err, sizeof err);
         if (!ctx) {
             fprintf(stderr, "%s\n", err);
@@ -68,11 +70,18 @@ static int check_config(const char *config_path, const char *pipeline_path)
             }
             SSL_CTX_free(ctx);
         }
+        /* the pipeline and its plugins, loaded as a start would */
+        if (problems == 0 && core_check_generation(&s, err, sizeof err, summary,
+                                                   sizeof summary) < 0) {
+            fprintf(stderr, "%s\n", err);
+            problems++;
+        }
+        if (problems == 0)
+            printf("anthropic-proxy: configuration OK (settings file: %s; %s)\n",
+                   config && *config ? config : "none", summary);
+        free(config);
     }
-    if (problems == 0)
-        printf("anthropic-proxy: configuration OK (settings file: %s)\n",
-               s.config && *s.config ? s.config : "none");
-    else
+    if (problems)
         fprintf(stderr, "anthropic-proxy: %d problem(s) found\n", problems);
     settings_free(&s);
     return problems ? 2 : 0;

@@ -34,7 +34,17 @@ int routes_add(struct route_table *t, const char *method, const char *path,
     r->listeners = listeners;
     r->handler = handler;
     r->arg = arg;
+    r->arg_owned = false;
     t->n++;
+    return 0;
+}
+
+int routes_add_owned(struct route_table *t, const char *method, const char *path,
+                     unsigned listeners, route_handler handler, void *arg)
+{
+    if (routes_add(t, method, path, listeners, handler, arg) < 0)
+        return -1;
+    t->v[t->n - 1].arg_owned = true;
     return 0;
 }
 
@@ -43,6 +53,8 @@ void routes_free(struct route_table *t)
     for (size_t i = 0; i < t->n; i++) {
         free(t->v[i].method);
         free(t->v[i].path);
+        if (t->v[i].arg_owned)
+            free(t->v[i].arg);
     }
     free(t->v);
     memset(t, 0, sizeof *t);

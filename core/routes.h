@@ -23,6 +23,7 @@ struct route {
     unsigned listeners;  /* ROUTE_MAIN | ROUTE_DASHBOARD */
     route_handler handler;
     void *arg;
+    bool arg_owned;      /* free(arg) with the table */
 };
 
 struct route_table {
@@ -34,6 +35,10 @@ struct route_table {
  * listener, or out of memory. */
 int routes_add(struct route_table *t, const char *method, const char *path,
                unsigned listeners, route_handler handler, void *arg);
+/* Same, and the table frees `arg` when it is freed (or if adding fails,
+ * the caller still owns it). */
+int routes_add_owned(struct route_table *t, const char *method, const char *path,
+                     unsigned listeners, route_handler handler, void *arg);
 void routes_free(struct route_table *t);
 
 /* The route for this request, NULL if none. *path_known is set when some

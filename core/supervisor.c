@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <netinet/in.h>
 
+#include "counters.h"
 #include "log.h"
 #include "settings.h"
 #include "supervisor.h"
@@ -38,12 +39,15 @@ struct supervisor {
     const struct supervisor_args *args;
     char *const *envp;
     int main_fd, dash_fd;
+    int counters_fd;          /* survives core restarts: counters.h */
     pid_t core;
     double core_started;
     double backoff;
     double restart_at;        /* 0: no restart pending */
     double kill_at;           /* 0: no kill pending */
     bool stopping;
+    bool ever_served;         /* a core has run past its start-up */
+    int exit_status;
     double shutdown_timeout;
 };
 
@@ -113,9 +117,11 @@ static int place_fd(int fd, int target)
 static void exec_core(struct supervisor *sv, const sigset_t *oldmask)
 {
     sigprocmask(SIG_SETMASK, oldmask, NULL);
-    /* move both sockets out of the way first, then into place */
+    /* move the descriptors out of the way first, then into place */
     int m = fcntl(sv->main_fd, F_DUPFD, 10), d = fcntl(sv->dash_fd, F_DUPFD, 10);
-    if (m < 0 || d < 0 || place_fd(m, CORE_MAIN_FD) < 0 || place_fd(d, CORE_DASHBOARD_FD) < 0) {
+    int c = fcntl(sv->counters_fd, F_DUPFD, 10);
+    if (m < 0 || d < 0 || c < 0 || place_fd(m, CORE_MAIN_FD) < 0 ||
+        place_fd(d, CORE_DASHBOARD_FD) < 0 || place_fd(c, CORE_COUNTERS_FD) < 0) {
         fprintf(stderr, "anthropic-proxy: cannot pass the sockets to the core: %s\n",
                 strerror(errno));
         _exit(1);
@@ -166,6 +172,17 @@ static void on_core_exit(struct supervisor *sv, int status)
         log_info("core %s; supervisor exiting", why);
         return;
     }
+    /* A first core that refuses the configuration will not like it better
+     * later: stop, as --check-config would. Later ones are retried. */
+    if (!sv->ever_served && WIFEXITED(status) && WEXITSTATUS(status) == 2) {
+        log_error("core refused the configuration at start (see above); exiting");
+        sv->stopping = true;
+        sv->exit_status = 2;
+        close(sv->main_fd);
+        close(sv->dash_fd);
+        return;
+    }
+    sv->ever_served = true;
     if (ran >= STABLE_AFTER)
         sv->backoff = BACKOFF_FIRST;
     log_error("core %s after %.1f s; restarting in %.1f s", why, ran, sv->backoff);
@@ -310,6 +327,12 @@ int supervisor_main(const struct supervisor_args *args, char *const *envp)
     }
     SSL_CTX_free(check);
     sv.shutdown_timeout = s.shutdown_timeout;
+    sv.counters_fd = counters_create_fd();
+    if (sv.counters_fd < 0) {
+        fprintf(stderr, "anthropic-proxy: cannot create the counter table: %s\n", strerror(errno));
+        settings_free(&s);
+        return 1;
+    }
     raise_fd_limit();
     sv.main_fd = bind_port(s.host, s.port, err, sizeof err);
     if (sv.main_fd >= 0)
@@ -336,5 +359,5 @@ int supervisor_main(const struct supervisor_args *args, char *const *envp)
     sigprocmask(SIG_BLOCK, &set, &oldmask);
     signal(SIGPIPE, SIG_IGN);
     loop(&sv, &set, &oldmask);
-    return 0;
+    return sv.exit_status;
 }

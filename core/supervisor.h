@@ -24,5 +24,6 @@ int supervisor_main(const struct supervisor_args *args, char *const *envp);
 /* The file descriptors the core finds its listening sockets on. */
 #define CORE_MAIN_FD 3
 #define CORE_DASHBOARD_FD 4
+#define CORE_COUNTERS_FD 5   /* the shared counter table (counters.h) */
 
 #endif

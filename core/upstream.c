@@ -71,6 +71,7 @@ struct upstream_stream {
     int64_t content_length;
     struct header_list resp_headers;
     nghttp2_nv *nva;                /* request headers, kept until sent */
+    char *path;                     /* :path: the URL's prefix and the target */
     char clen[24];
 };
 
@@ -783,7 +784,7 @@ static int build_request_headers(struct upstream_stream *s, size_t *nvlen)
     NV(":method", ex->method, strlen(ex->method));
     NV(":scheme", p->ctx ? "https" : "http", p->ctx ? 5u : 4u);
     NV(":authority", p->url.authority, strlen(p->url.authority));
-    NV(":path", ex->target, strlen(ex->target));
+    NV(":path", s->path, strlen(s->path));
     bool body_method = strcmp(ex->method, "POST") == 0 || strcmp(ex->method, "PUT") == 0 ||
                        strcmp(ex->method, "PATCH") == 0;
     if (ex->body_len > 0 || body_method) {
@@ -806,27 +807,23 @@ static int build_request_headers(struct upstream_stream *s, size_t *nvlen)
 }
 
 /* The :path sent upstream is the base URL's prefix and the client's target. */
-static int prefix_target(struct upstream_stream *s)
+static int build_path(struct upstream_stream *s)
 {
-    struct exchange *ex = s->ex;
-    const char *prefix = s->pool->url.prefix;
-    if (!*prefix || s->replays > 0)
-        return 0;
-    size_t plen = strlen(prefix), tlen = strlen(ex->target);
-    char *t = malloc(plen + tlen + 1);
-    if (!t)
+    const char *prefix = s->pool->url.prefix, *target = s->ex->target;
+    free(s->path);
+    size_t plen = strlen(prefix), tlen = strlen(target);
+    s->path = malloc(plen + tlen + 1);
+    if (!s->path)
         return -1;
-    memcpy(t, prefix, plen);
-    memcpy(t + plen, ex->target, tlen + 1);
-    free(ex->target);
-    ex->target = t;
+    memcpy(s->path, prefix, plen);
+    memcpy(s->path + plen, target, tlen + 1);
     return 0;
 }
 
 static void stream_start(struct uconn *c, struct upstream_stream *s)
 {
     size_t nvlen;
-    if (prefix_target(s) < 0 || build_request_headers(s, &nvlen) < 0) {
+    if (build_path(s) < 0 || build_request_headers(s, &nvlen) < 0) {
         stream_fail_exchange(s, 500, "out of memory");
         stream_free(s);
         return;
@@ -930,6 +927,7 @@ static void stream_free(struct upstream_stream *s)
     event_free(s->timer);
     header_list_free(&s->resp_headers);
     free(s->nva);
+    free(s->path);
     s->magic = 0;
     free(s);
 }

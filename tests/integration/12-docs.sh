@@ -18,3 +18,11 @@ for name in $("$PROXY_BIN" --help | sed -n 's/^  \([A-Z_][A-Z_]*\) .*/\1/p'); do
     grep -q "ANTHROPIC_PROXY_$name" "$top_srcdir/man/anthropic-proxy.env.5" || fail "$name not documented"
 done
 ok "--help and the man page agree"
+# the complete example in anthropic-proxy-plugin(3) is the template detector
+sed -n '/^\.SH EXAMPLE/,/^\.fi/p' "$top_srcdir/man/anthropic-proxy-plugin.3" |
+    sed '1,/^\.nf/d;$d' >"$T/man.example"
+sed -e 's/\\/\\e/g' -e 's/^\./\\\&./' "$top_srcdir/examples/detector-template/acme_token.c" \
+    >"$T/template.example"
+diff -u "$T/template.example" "$T/man.example" ||
+    fail "the example in anthropic-proxy-plugin(3) differs from examples/detector-template/acme_token.c"
+ok "anthropic-proxy-plugin(3)'s example is the shipped template"

@@ -112,6 +112,8 @@ write_config() {
         echo "ANTHROPIC_PROXY_LOG_LEVEL=debug"
         echo "ANTHROPIC_PROXY_LOG_REQUESTS=true"
         echo "ANTHROPIC_PROXY_SHUTDOWN_TIMEOUT=10"
+        echo "ANTHROPIC_PROXY_PLUGIN_DIR=$top_builddir/plugins"
+        echo "ANTHROPIC_PROXY_PIPELINE=${PIPELINE:-$top_srcdir/etc/pipeline.yaml}"
         for kv in "$@"; do echo "ANTHROPIC_PROXY_$kv"; done
     } >"$T/proxy.env"
 }
@@ -130,6 +132,18 @@ start_proxy() {
 # curl that trusts the test certificate.
 pcurl() {
     curl -sS --max-time 30 --cacert "$T/cert.pem" "$@"
+}
+
+# metrics EXPR: evaluate a JavaScript expression on GET /metrics (as `j`).
+metrics() {
+    pcurl "$PURL/metrics" | json "$1"
+}
+
+# The shipped pipeline with its stages and detectors, as a file the test may
+# change: sets PIPELINE.
+copy_pipeline() {
+    PIPELINE=$T/pipeline.yaml
+    cp "$top_srcdir/etc/pipeline.yaml" "$PIPELINE"
 }
 
 core_pid() {

@@ -1,0 +1,150 @@
+/*
+ * detectors: pattern compilation, matching and the sample checks.
+ */
+#include "config.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "detectors.h"
+
+int detector_compile(struct detector *d, char *err, size_t errlen)
+{
+    if (!d->spec.pattern) {
+        if (!d->spec.find) {
+            snprintf(err, errlen, "detector %s has neither a pattern nor a find function",
+                     d->pub.name);
+            return -1;
+        }
+        return 0;
+    }
+    int code;
+    PCRE2_SIZE offset;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)d->spec.pattern, PCRE2_ZERO_TERMINATED,
+                                   PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &code, &offset, NULL);
+    if (!re) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(code, msg, sizeof msg);
+        snprintf(err, errlen, "detector %s: pattern does not compile at offset %zu: %s",
+                 d->pub.name, (size_t)offset, (const char *)msg);
+        return -1;
+    }
+    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
+    int group = pcre2_substring_number_from_name(re, (PCRE2_SPTR) "secret");
+    d->secret_group = group > 0 ? (unsigned)group : 0;
+    d->code = re;
+    return 0;
+}
+
+void detector_release(struct detector *d)
+{
+    if (d->code)
+        pcre2_code_free(d->code);
+    d->code = NULL;
+}
+
+/* One pattern match from `start`; thread-safe: match data per call. */
+static int pattern_find(const struct detector *d, const char *text, size_t len, size_t start,
+                        size_t *ms, size_t *me)
+{
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(d->code, NULL);
+    if (!md)
+        return -1;
+    int rv = 0;
+    while (start <= len) {
+        int rc = pcre2_match(d->code, (PCRE2_SPTR)text, len, start, 0, md, NULL);
+        if (rc == PCRE2_ERROR_NOMATCH)
+            break;
+        if (rc < 0) {
+            rv = -1;
+            break;
+        }
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        size_t s = ov[0], e = ov[1];
+        if (d->secret_group && (unsigned)rc > d->secret_group &&
+            ov[2 * d->secret_group] != PCRE2_UNSET) {
+            s = ov[2 * d->secret_group];
+            e = ov[2 * d->secret_group + 1];
+        }
+        if (e > s && (!d->spec.validate || d->spec.validate(d->state, text + s, e - s))) {
+            *ms = s;
+            *me = e;
+            rv = 1;
+            break;
+        }
+        start = ov[1] > ov[0] ? ov[1] : ov[0] + 1; /* no empty or rejected loops */
+    }
+    pcre2_match_data_free(md);
+    return rv;
+}
+
+int detector_find(const struct detector *d, const char *text, size_t len, size_t start,
+                  size_t *ms, size_t *me)
+{
+    if (start > len)
+        return 0;
+    if (d->code)
+        return pattern_find(d, text, len, start, ms, me);
+    int rv = d->spec.find(d->state, text, len, start, ms, me);
+    if (rv == 1 && (*ms < start || *me > len || *me <= *ms))
+        return -1; /* a plugin's find() answered out of bounds */
+    return rv;
+}
+
+static void quote(const char *s, char *out, size_t size)
+{
+    size_t o = 0;
+    for (; *s && o + 5 < size; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '\n') { out[o++] = '\\'; out[o++] = 'n'; }
+        else if (c < 0x20) o += (size_t)snprintf(out + o, size - o, "\\x%02x", c);
+        else out[o++] = (char)c;
+    }
+    if (*s && o + 4 < size) { memcpy(out + o, "...", 3); o += 3; }
+    out[o] = '\0';
+}
+
+int detector_check_samples(const struct detector *d, char *err, size_t errlen)
+{
+    char q[120];
+    size_t ms, me;
+    size_t nmatch = 0;
+    for (const char *const *s = d->spec.must_match; s && *s; s++, nmatch++) {
+        if (detector_find(d, *s, strlen(*s), 0, &ms, &me) != 1) {
+            quote(*s, q, sizeof q);
+            snprintf(err, errlen, "detector %s fails its own sample: \"%s\" must match and "
+                     "does not", d->pub.name, q);
+            return -1;
+        }
+    }
+    if (nmatch == 0) {
+        snprintf(err, errlen, "detector %s has no samples to match: every detector carries "
+                 "at least one", d->pub.name);
+        return -1;
+    }
+    for (const char *const *s = d->spec.must_not_match; s && *s; s++) {
+        if (detector_find(d, *s, strlen(*s), 0, &ms, &me) != 0) {
+            quote(*s, q, sizeof q);
+            snprintf(err, errlen, "detector %s fails its own sample: \"%s\" must not match "
+                     "and does", d->pub.name, q);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void detectors_sort(struct detector **v, size_t n)
+{
+    for (size_t i = 1; i < n; i++) { /* insertion sort: stable, n is small */
+        struct detector *x = v[i];
+        size_t j = i;
+        while (j > 0 && v[j - 1]->pub.priority > x->pub.priority) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = x;
+    }
+}

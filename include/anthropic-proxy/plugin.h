@@ -1,0 +1,345 @@
+/*
+ * anthropic-proxy/plugin.h -- the plugin ABI of anthropic-proxy.
+ *
+ * This is the only header a plugin includes. A plugin is a shared object
+ * that exports one descriptor, `apx_plugin_descriptor` (struct apx_plugin),
+ * and gets everything it needs from the core through the function table it
+ * is lent at init (struct apx_host). A plugin never calls into the core's
+ * own symbols. See anthropic-proxy-plugin(3) for the whole story and a
+ * complete example.
+ *
+ * Versioning rule: the loader refuses a plugin whose abi_major differs from
+ * APX_ABI_MAJOR, or whose abi_minor is newer than the host's APX_ABI_MINOR.
+ * Minor versions only append: new fields at the end of a struct (the
+ * struct_size fields say how much of a struct the other side knows), new
+ * functions at the end of struct apx_host, new enum values.
+ *
+ * ABI changelog
+ *   1.0  first version: stages (on_request, on_response_head,
+ *        on_response_body, on_done), detectors (pattern or find(), validate(),
+ *        samples), the host table (log, settings, options, counters, timers,
+ *        local routes, exchange accessors, detector registry).
+ *
+ * Threading: every hook and every host function runs on the core's one
+ * event-loop thread, except a detector's find() and validate(), which the
+ * scrubber may call from a worker thread: they must only read their state.
+ */
+#ifndef ANTHROPIC_PROXY_PLUGIN_H
+#define ANTHROPIC_PROXY_PLUGIN_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define APX_ABI_MAJOR 1
+#define APX_ABI_MINOR 0
+
+/* The name under which every plugin exports its descriptor. */
+#define APX_PLUGIN_SYMBOL "apx_plugin_descriptor"
+
+#if defined(__GNUC__)
+#define APX_EXPORT __attribute__((visibility("default")))
+#define APX_FORMAT(f, a) __attribute__((format(printf, f, a)))
+#else
+#define APX_EXPORT
+#define APX_FORMAT(f, a)
+#endif
+
+/* What a plugin is. */
+enum apx_kind {
+    APX_KIND_STAGE = 1,     /* hooks into every request (scrubber, metrics...) */
+    APX_KIND_DETECTOR = 2,  /* finds one kind of secret for the scrubber */
+};
+
+/* What a stage hook decides. */
+enum apx_verdict {
+    APX_OK = 0,       /* go on with the next stage */
+    APX_RESPOND = 1,  /* the stage answered the request (apx_host.respond) */
+    APX_RETRY = 2,    /* on_response_head only: discard this answer and send the
+                         request again after apx_host.retry_after's delay */
+    APX_BLOCK = 3,    /* reject with an Anthropic-shaped error (apx_host.block) */
+    APX_ERROR = -1,   /* the stage failed: the client gets a 500 */
+};
+
+enum apx_log_level {
+    APX_LOG_DEBUG = 0,
+    APX_LOG_INFO = 1,
+    APX_LOG_WARN = 2,
+    APX_LOG_ERROR = 3,
+};
+
+/* A detector's tier decides its placeholder (see anthropic-proxy-detectors(7)). */
+enum apx_tier {
+    APX_TIER_SECRET = 1,      /* <LABEL_N>, numbered within a request */
+    APX_TIER_IDENTIFIER = 2,  /* <LABEL_HMAC:XXXXXXXX>, stable across requests */
+};
+
+/* Which listeners a local route answers on. */
+#define APX_ROUTE_MAIN      0x1u  /* the HTTPS port */
+#define APX_ROUTE_DASHBOARD 0x2u  /* the plain-HTTP dashboard port */
+
+/* Opaque handles. */
+struct apx_exchange;  /* one request and its response */
+struct apx_config;    /* a plugin's options from the pipeline file */
+struct apx_timer;
+struct apx_counter;   /* a counter that survives reloads */
+
+/* Where init and setup functions say why they failed. */
+struct apx_error {
+    char message[256];
+};
+
+/* Facts about an ended exchange, for on_done. */
+struct apx_done_info {
+    uint32_t struct_size;
+    int status;                 /* status sent to the client, 0 if none */
+    bool local;                 /* answered by a local route or a stage */
+    bool client_gone;           /* the client left before the end */
+    bool truncated;             /* the upstream failed after the head */
+    bool proxy_error;           /* the status was made by the proxy */
+    uint64_t bytes_in;          /* request body bytes received */
+    uint64_t bytes_out;         /* response body bytes sent */
+    double seconds;             /* from the request's arrival to its end */
+    double ttfb_seconds;        /* to the response head; < 0 if none */
+    unsigned retries;           /* APX_RETRY verdicts acted on */
+};
+
+/* Handler of a local route (apx_host.route_add). */
+typedef void (*apx_route_fn)(void *arg, struct apx_exchange *ex);
+/* Timer callback (apx_host.timer_start). */
+typedef void (*apx_timer_fn)(void *arg);
+/* Called when the client of a streamed local response goes away. */
+typedef void (*apx_cancel_fn)(void *arg, struct apx_exchange *ex);
+
+/*
+ * The function table the core lends each plugin at init. Valid until the
+ * plugin's fini returns. Functions taking an exchange may only be called
+ * while that exchange is alive: inside its hooks, its route handler, or
+ * before its cancel callback / on_done.
+ */
+struct apx_host {
+    uint32_t abi_major, abi_minor;
+    uint32_t struct_size;         /* sizeof(struct apx_host) of the core */
+
+    /* ---- logging ---- */
+    /* Log a line (tagged with the plugin's name). Never log header values of
+     * x-api-key or authorization, or request bodies. */
+    void (*log)(const struct apx_host *host, enum apx_log_level level,
+                const char *fmt, ...) APX_FORMAT(3, 4);
+    /* Same, tagged with the exchange's request id. */
+    void (*log_ex)(const struct apx_host *host, struct apx_exchange *ex,
+                   enum apx_log_level level, const char *fmt, ...) APX_FORMAT(4, 5);
+
+    /* ---- settings and options ---- */
+    /* A daemon setting by its short name ("SCRUB_MODE"), as text, written
+     * into buf. NULL if there is no such setting. */
+    const char *(*setting)(const struct apx_host *host, const char *name,
+                           char *buf, size_t size);
+    /* The plugin's options from the pipeline file. A key may be a dotted
+     * path into nested mappings ("samples.match"). A missing key gives
+     * `def`. The number and boolean getters return -1 (and fill err) when
+     * the value is there but not of the asked type or outside [min, max]. */
+    const char *(*opt_string)(const struct apx_config *cfg, const char *key,
+                              const char *def);
+    int (*opt_int)(const struct apx_config *cfg, const char *key, int64_t def,
+                   int64_t min, int64_t max, int64_t *out, struct apx_error *err);
+    int (*opt_double)(const struct apx_config *cfg, const char *key, double def,
+                      double min, double max, double *out, struct apx_error *err);
+    int (*opt_bool)(const struct apx_config *cfg, const char *key, bool def,
+                    bool *out, struct apx_error *err);
+    /* A list option: its length, and its i-th element as text (NULL past
+     * the end). A scalar counts as a list of one. */
+    size_t (*opt_list_len)(const struct apx_config *cfg, const char *key);
+    const char *(*opt_list_item)(const struct apx_config *cfg, const char *key, size_t i);
+
+    /* ---- counters that survive reloads ---- */
+    /* The counter named `name` (Prometheus-style, labels included, e.g.
+     * `scrub_hits_total{detector="email"}`), created at 0 the first time.
+     * The same name gives the same counter in every generation. NULL when
+     * the counter table is full. */
+    struct apx_counter *(*counter)(const struct apx_host *host, const char *name);
+    void (*counter_add)(struct apx_counter *c, uint64_t n);
+    uint64_t (*counter_get)(const struct apx_counter *c);
+    /* Visit every counter whose name starts with `prefix` ("" for all). */
+    void (*counter_each)(const struct apx_host *host, const char *prefix,
+                         void (*fn)(void *arg, const char *name, uint64_t value),
+                         void *arg);
+
+    /* ---- timers ---- */
+    /* Call fn(arg) after `ms` milliseconds (once). Cancelled by timer_stop
+     * or when the plugin's generation is finalised. */
+    struct apx_timer *(*timer_start)(const struct apx_host *host, uint64_t ms,
+                                     apx_timer_fn fn, void *arg);
+    void (*timer_stop)(struct apx_timer *t);
+
+    /* ---- local routes ---- */
+    /* Answer `method path` (exact path, query ignored) on the listeners in
+     * `ports` with `fn`. Only during init. -1 if the route is taken. */
+    int (*route_add)(const struct apx_host *host, const char *method, const char *path,
+                     unsigned ports, apx_route_fn fn, void *arg);
+
+    /* ---- the exchange: request ---- */
+    uint64_t (*ex_id)(struct apx_exchange *ex);
+    const char *(*ex_method)(struct apx_exchange *ex);
+    const char *(*ex_path)(struct apx_exchange *ex);     /* path and query */
+    size_t (*ex_header_count)(struct apx_exchange *ex);
+    /* The i-th request header (names lower-case); -1 past the end. */
+    int (*ex_header)(struct apx_exchange *ex, size_t i, const char **name,
+                     const char **value);
+    /* First request header named `name` (lower-case), or NULL. */
+    const char *(*ex_header_get)(struct apx_exchange *ex, const char *name);
+    /* Replace (or add) a request header sent upstream; value NULL removes it.
+     * on_request only. */
+    int (*ex_header_set)(struct apx_exchange *ex, const char *name, const char *value);
+    /* The whole request body (read before on_request runs). */
+    const uint8_t *(*ex_body)(struct apx_exchange *ex, size_t *len);
+    /* Replace the request body (copied); Content-Length follows. on_request
+     * only. */
+    int (*ex_body_replace)(struct apx_exchange *ex, const uint8_t *data, size_t len);
+
+    /* ---- the exchange: response ---- */
+    int (*ex_status)(struct apx_exchange *ex);         /* 0 before the head */
+    size_t (*ex_resp_header_count)(struct apx_exchange *ex);
+    int (*ex_resp_header)(struct apx_exchange *ex, size_t i, const char **name,
+                          const char **value);
+    const char *(*ex_resp_header_get)(struct apx_exchange *ex, const char *name);
+
+    /* ---- per-exchange plugin storage ---- */
+    /* A pointer-sized slot for this plugin in this exchange, NULL at first.
+     * Free what you put there in on_done, which always runs. */
+    void **(*ex_slot)(const struct apx_host *host, struct apx_exchange *ex);
+
+    /* ---- answering ---- */
+    /* A complete local answer (route handlers, or before APX_RESPOND). */
+    int (*respond)(struct apx_exchange *ex, int status, const char *content_type,
+                   const void *body, size_t len);
+    /* A streamed local answer (route handlers): start, write, end. `cancel`
+     * is called if the client leaves first; after it, stop writing. */
+    int (*stream_start)(struct apx_exchange *ex, int status, const char *content_type,
+                        apx_cancel_fn cancel, void *arg);
+    int (*stream_write)(struct apx_exchange *ex, const void *data, size_t len);
+    void (*stream_end)(struct apx_exchange *ex);
+    /* Before returning APX_BLOCK: the status and Anthropic error type and
+     * message the client gets. */
+    void (*block)(struct apx_exchange *ex, int status, const char *type,
+                  const char *message);
+    /* Before returning APX_RETRY: wait this long before sending again. */
+    void (*retry_after)(struct apx_exchange *ex, uint64_t ms);
+    /* Has the client already received bytes of this response? (no retry then) */
+    bool (*ex_response_started)(struct apx_exchange *ex);
+
+    /* ---- the detector registry (for the scrubber stage) ---- */
+    size_t (*detector_count)(const struct apx_host *host);
+    /* The i-th enabled detector in priority order (lowest first). */
+    const struct apx_detector *(*detector_get)(const struct apx_host *host, size_t i);
+    /* Find the detector's next match in text[start..len): 1 and the span
+     * [*mstart, *mend) of what to replace; 0 if none; -1 on error. Uses the
+     * detector's pattern (PCRE2, JIT) or its find(), then its validate(). */
+    int (*detector_find)(const struct apx_detector *d, const char *text, size_t len,
+                         size_t start, size_t *mstart, size_t *mend);
+
+    /* ---- the running configuration ---- */
+    /* The configuration revision of the calling plugin's generation: 1 at
+     * start, +1 at every successful reload. */
+    uint64_t (*revision)(const struct apx_host *host);
+    /* The i-th plugin of the generation (stages in pipeline order, then
+     * detectors): 0, or -1 past the end. */
+    int (*plugin_info)(const struct apx_host *host, size_t i, const char **name,
+                       const char **version, enum apx_kind *kind);
+    /* The last reload's result: "ok at 2026-11-23T12:00:00Z", "failed at
+     * ...: reason", or "started at ...". */
+    const char *(*last_reload)(const struct apx_host *host);
+    /* Seconds since the supervisor started (it outlives core restarts). */
+    double (*uptime)(const struct apx_host *host);
+};
+
+/* A loaded detector as the registry shows it. */
+struct apx_detector {
+    const char *name;         /* "anthropic_key" */
+    const char *label;        /* "ANTHROPIC_KEY" */
+    enum apx_tier tier;
+    int priority;             /* lower runs first; overlaps go to the earlier */
+};
+
+/* How a detector finds its secret. */
+struct apx_detector_spec {
+    uint32_t struct_size;     /* sizeof(struct apx_detector_spec) of the plugin */
+    const char *label;        /* placeholder label, [A-Z0-9_]+ */
+    enum apx_tier tier;
+    int priority;             /* default; the pipeline file may override it */
+    /* Either a PCRE2 pattern (UTF-8 mode, compiled with JIT by the host) ...
+     * If it has a group named `secret`, only that group is replaced
+     * ("Bearer (?<secret>...)" keeps the word Bearer). */
+    const char *pattern;
+    /* ... or a matcher of its own: 1 and the span to replace, 0 if none. */
+    int (*find)(void *state, const char *text, size_t len, size_t start,
+                size_t *mstart, size_t *mend);
+    /* Optional second look at a pattern's match (length, checksum, charset):
+     * 1 keep, 0 drop. */
+    int (*validate)(void *state, const char *match, size_t len);
+    /* Literal strings one of which every match contains ("sk-ant-"), for the
+     * scrubber's pre-filter; NULL-terminated; NULL means "scan always". */
+    const char *const *anchors;
+    /* Samples checked at every load: each of `must_match` must be found (the
+     * whole sample's secret part), none of `must_not_match`. NULL-terminated. */
+    const char *const *must_match;
+    const char *const *must_not_match;
+};
+
+/* Hooks of a stage; NULL hooks are skipped. */
+struct apx_stage_hooks {
+    /* The request is complete (body read). Runs in pipeline order. */
+    int (*on_request)(void *state, struct apx_exchange *ex);
+    /* The upstream's response head arrived, nothing sent to the client yet.
+     * Runs in reverse pipeline order. May return APX_RETRY. */
+    int (*on_response_head)(void *state, struct apx_exchange *ex);
+    /* Each piece of the response body as it goes to the client. */
+    void (*on_response_body)(void *state, struct apx_exchange *ex,
+                             const uint8_t *data, size_t len);
+    /* The exchange ended, whatever the reason. Always runs once for every
+     * exchange whose on_request ran (and for local routes). */
+    void (*on_done)(void *state, struct apx_exchange *ex, const struct apx_done_info *info);
+};
+
+/* The descriptor every plugin exports as APX_PLUGIN_SYMBOL. */
+struct apx_plugin {
+    /* Version fields first: the loader reads nothing else before checking
+     * them. Set them with APX_PLUGIN_HEADER. */
+    uint32_t abi_major, abi_minor;
+    uint32_t struct_size;        /* sizeof(struct apx_plugin) of the plugin */
+    uint32_t kind;               /* enum apx_kind */
+    const char *name;            /* unique, [a-z0-9_]+ */
+    const char *version;         /* the plugin's own version */
+    const char *description;     /* one line */
+
+    /* Called once per generation. `state` is the plugin's to set; on
+     * failure return -1 with err filled: the generation is not used. */
+    int (*init)(const struct apx_host *host, const struct apx_config *cfg,
+                void **state, struct apx_error *err);
+    /* Called when the generation ends (its last exchange finished). */
+    void (*fini)(void *state);
+
+    /* APX_KIND_STAGE */
+    struct apx_stage_hooks stage;
+
+    /* APX_KIND_DETECTOR: the defaults. `setup`, if set, runs after init and
+     * may change the spec (the generic regex plugin fills it from its
+     * options). */
+    struct apx_detector_spec detector;
+    int (*setup)(void *state, struct apx_detector_spec *spec, struct apx_error *err);
+};
+
+#define APX_PLUGIN_HEADER \
+    .abi_major = APX_ABI_MAJOR, .abi_minor = APX_ABI_MINOR, \
+    .struct_size = sizeof(struct apx_plugin)
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * jenkins_api_token: Jenkins API tokens.
+ *
+ * Since Jenkins 2.129 a token is "11" + 32 lower-case hex digits: 34
+ * characters, a length no common digest has (MD5 32, SHA-1 40, SHA-256
+ * 64). The run must stand alone: no letter or digit on either side, so a
+ * 34-character stretch of a longer hex string, a SHA or a base64 blob is
+ * never taken.
+ *
+ * Hex blocks wrapped over lines (an Ansible vault, a hex dump) can end
+ * with a 34-character line starting with "11"; that line comes right
+ * after a line ending in a hex digit, so such a run is left alone: the
+ * lookbehinds cover LF, CRLF and "\n" escapes, bare or followed by the
+ * Read tool's or cat -n's line number, or by an even indentation of 2 to
+ * 12 spaces. Without it this detector, which runs before ansible_vault,
+ * would take the vault's last line and the vault would be dropped as an
+ * overlap.
+ */
+#include <anthropic-proxy/plugin.h>
+
+/* A hex digit, a line break, then `p`: three fixed-length branches. */
+#define AFTER_HEX(p) "[0-9a-fA-F]\\n" p "|[0-9a-fA-F]\\r\\n" p "|[0-9a-fA-F]\\\\n" p
+#define NOT_A_HEX_BLOCK_LINE                                                          \
+    "(?<!" AFTER_HEX("") "|" AFTER_HEX("[ 0-9]{6}\\x{2192}") "|" AFTER_HEX("[ 0-9]{6}\\t") \
+    "|" AFTER_HEX("[ ]{2}") "|" AFTER_HEX("[ ]{4}") "|" AFTER_HEX("[ ]{6}")             \
+    "|" AFTER_HEX("[ ]{8}") "|" AFTER_HEX("[ ]{10}") "|" AFTER_HEX("[ ]{12}") ")"
+
+static const char *const must_match[] = {
+    "11656b3e6f0bade65c3b188cc102ddb837",
+    "JENKINS_API_TOKEN=119c7ce65426f74bde94fb78c8d5f08b79",
+    "curl -u admin:11affd2b49c12a4b0062983475eb46c529 https://jenkins.example.com/job/build/build",
+    "     3\xe2\x86\x92" "token: 116f62e338d74ff1fe4f7f505aef9ebdd2\n",
+    NULL,
+};
+
+static const char *const must_not_match[] = {
+    "34f087e51b429fe8110102c995f1abef",                                   /* MD5 */
+    "commit 115b001a3ff416d4a3baf69dad8199bfca8b6f3a",                    /* SHA-1 */
+    "11421cc1c93016f1c4261e5351d30b49895d1a0d1f13dce20c4fd32f640d00326", /* SHA-256 */
+    "id 11f2b8c1-9d4a-4e7b-b5c6-0a1d2e3f4a5b",                           /* UUID */
+    "11656b3e6f0bade65c3b188cc102ddb837ab",                               /* 36 hex */
+    "x11656b3e6f0bade65c3b188cc102ddb837",
+    "$ANSIBLE_VAULT;1.1;AES256\n"
+    "87113c16fdf5924754ec21ef66b01d4921da2e055c90eb6f2aed4c21a9dbf49a067e24bdb7ec8375\n"
+    "116f62e338d74ff1fe4f7f505aef9ebdd2\n",
+    "          87113c16fdf5924754ec21ef66b01d4921da2e055c90eb6f2aed4c21a9dbf49a067e24bdb7ec8375\n"
+    "          116f62e338d74ff1fe4f7f505aef9ebdd2\n",
+    NULL,
+};
+
+static const char *const anchors[] = { "11", NULL };
+
+static int jenkins_api_token_init(const struct apx_host *host, const struct apx_config *cfg,
+                                  void **state, struct apx_error *err)
+{
+    (void)host;
+    (void)cfg;
+    (void)err;
+    *state = NULL;
+    return 0;
+}
+
+APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
+    APX_PLUGIN_HEADER,
+    .kind = APX_KIND_DETECTOR,
+    .name = "jenkins_api_token",
+    .version = "1.0.0",
+    .description = "Jenkins API tokens (11 + 32 hex)",
+    .init = jenkins_api_token_init,
+    .detector = {
+        .struct_size = sizeof(struct apx_detector_spec),
+        .label = "JENKINS_API_TOKEN",
+        .tier = APX_TIER_SECRET,
+        .priority = 130,
+        .pattern = "(?<![0-9A-Za-z])" NOT_A_HEX_BLOCK_LINE "11[0-9a-f]{32}(?![0-9A-Za-z])",
+        .anchors = anchors,
+        .must_match = must_match,
+        .must_not_match = must_not_match,
+    },
+};
