@@ -9,7 +9,7 @@
  *
  * Hex blocks wrapped over lines (an Ansible vault, a hex dump) can end
  * with a 34-character line starting with "11"; that line comes right
- * after a line ending in a hex digit, so such a run is left alone: the
+ * after a line ending in 16 hex digits, so such a run is left alone: the
  * lookbehinds cover LF, CRLF and "\n" escapes, bare or followed by the
  * Read tool's or cat -n's line number, or by an even indentation of 2 to
  * 12 spaces. Without it this detector, which runs before ansible_vault,
@@ -18,8 +18,13 @@
  */
 #include <anthropic-proxy/plugin.h>
 
-/* A hex digit, a line break, then `p`: three fixed-length branches. */
-#define AFTER_HEX(p) "[0-9a-fA-F]\\n" p "|[0-9a-fA-F]\\r\\n" p "|[0-9a-fA-F]\\\\n" p
+#define TOKEN "11[0-9a-f]{32}"
+/* A line ending in 16 hex digits, a line break, `p`, then the token: three
+ * fixed-length branches of a lookbehind placed after the token, so that it
+ * only runs on candidates. */
+#define HEX16 "[0-9a-fA-F]{16}"
+#define AFTER_HEX(p) \
+    HEX16 "\\n" p TOKEN "|" HEX16 "\\r\\n" p TOKEN "|" HEX16 "\\\\n" p TOKEN
 #define NOT_A_HEX_BLOCK_LINE                                                          \
     "(?<!" AFTER_HEX("") "|" AFTER_HEX("[ 0-9]{6}\\x{2192}") "|" AFTER_HEX("[ 0-9]{6}\\t") \
     "|" AFTER_HEX("[ ]{2}") "|" AFTER_HEX("[ ]{4}") "|" AFTER_HEX("[ ]{6}")             \
@@ -29,6 +34,7 @@ static const char *const must_match[] = {
     "11656b3e6f0bade65c3b188cc102ddb837",
     "JENKINS_API_TOKEN=119c7ce65426f74bde94fb78c8d5f08b79",
     "curl -u admin:11affd2b49c12a4b0062983475eb46c529 https://jenkins.example.com/job/build/build",
+    "user: ci-bot-0a\n116f62e338d74ff1fe4f7f505aef9ebdd2\n",   /* the line before ends in hex */
     "     3\xe2\x86\x92" "token: 116f62e338d74ff1fe4f7f505aef9ebdd2\n",
     NULL,
 };
@@ -72,7 +78,7 @@ APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
         .label = "JENKINS_API_TOKEN",
         .tier = APX_TIER_SECRET,
         .priority = 130,
-        .pattern = "(?<![0-9A-Za-z])" NOT_A_HEX_BLOCK_LINE "11[0-9a-f]{32}(?![0-9A-Za-z])",
+        .pattern = "(?<![0-9A-Za-z])" TOKEN "(?![0-9A-Za-z])" NOT_A_HEX_BLOCK_LINE,
         .anchors = anchors,
         .must_match = must_match,
         .must_not_match = must_not_match,

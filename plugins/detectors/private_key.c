@@ -7,8 +7,10 @@
  * line or a PGP checksum, to the END line. The lines may come as Claude
  * Code sends file contents: each with the Read tool's line-number prefix
  * ("     2→") or cat -n's ("     2<TAB>"), a diff marker, indentation
- * (YAML, heredocs), CRLF endings, or as "\n" escapes inside a string
- * literal (a service-account JSON file read as text), or all on one line.
+ * (YAML, heredocs), CRLF endings, as "\n" escapes inside a string
+ * literal (a service-account JSON file read as text), as one string
+ * literal per line joined by '+' or juxtaposition (test fixtures in
+ * Java, JavaScript, Python, C), or all on one line.
  * The block is still one match, prefixes included, so the key leaves as
  * one placeholder.
  *
@@ -26,6 +28,14 @@
 /* What may open a line: a Read or cat -n line number, a diff marker,
  * indentation. */
 #define PFX "(?:[ \\t]{0,12}[0-9]{1,9}(?:\\x{2192}|\\t))?[+-]?[ \\t]{0,64}+"
+/* Between two lines: a line break and what opens the next line; or, in
+ * source code, the end of one string literal and the start of the next
+ * ("...\n" +<newline> "...": Java, JavaScript, Python, C). */
+#define SEP                                                                          \
+    "(?:" NL PFX "|(?:\\\\n)?[\"'`][ \\t]{0,8}+\\+?" NL PFX "\\+?[ \\t]{0,8}+[\"'`])"
+/* The end of a line: blanks, then a line break, an escape, a quote or the
+ * end of the text. */
+#define EOL "(?=[ \\t]*+(?:[\\r\\n\\\\\"'`]|$))"
 /* U+2192, the Read tool's separator, in the samples */
 #define ARROW "\xe2\x86\x92"
 #define KIND "(?:[A-Z0-9]{1,12}[ ]){0,3}PRIVATE[ ]KEY(?:[ ]BLOCK)?"
@@ -68,6 +78,10 @@ static const char *const must_match[] = {
     "tls:\n  key: |\n    -----BEGIN ENCRYPTED PRIVATE KEY-----\n"
     "    MIIFHDBOBgkqhkiG9w0BBQ0wQTApBgkqhkiG9w0BBQwwHAQIZ3+YqL0rTUECAggA\n",
     "DSA_KEY=\"-----BEGIN DSA PRIVATE KEY----- MIIBuwIBAAKBgQDZ3Kb9PzX0d7u1z3m4q2w6Y8nT -----END DSA PRIVATE KEY-----\"",
+    /* a test fixture, one string literal per line */
+    "const KEY =\n  \"-----BEGIN PRIVATE KEY-----\\n\" +\n"
+    "  \"MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQC7\\n\" +\n"
+    "  \"-----END PRIVATE KEY-----\\n\";\n",
     NULL,
 };
 
@@ -113,12 +127,12 @@ APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
         .priority = 70,
         .pattern = "-----BEGIN[ ]" KIND "-----"
                    /* headers and blank lines */
-                   "(?:" NL PFX "(?:[A-Za-z][A-Za-z0-9-]{0,30}:[^\\r\\n\\\\]{0,256})?){0,8}"
-                   /* base64 lines */
-                   "(?:(?:" NL "|[ ]?)" PFX "[A-Za-z0-9+/=]{16,}+)+"
+                   "(?:" SEP "(?:[A-Za-z][A-Za-z0-9-]{0,30}:[^\\r\\n\\\\\"]{0,256})?){0,8}"
+                   /* base64 lines (all on the BEGIN line if need be) */
+                   "(?:(?:" SEP "|[ ]{0,4})[A-Za-z0-9+/=]{16,}+)+"
                    /* a short last line, a PGP checksum */
-                   "(?:" NL PFX "[A-Za-z0-9+/=]{1,15}+(?=" NL "|[ \\t]*$)){0,2}"
-                   "(?:(?:" NL "|[ ]?)" PFX "-----END[ ]" KIND "-----)?",
+                   "(?:" SEP "[A-Za-z0-9+/=]{1,15}+" EOL "){0,2}"
+                   "(?:(?:" SEP "|[ ]{0,4})-----END[ ]" KIND "-----)?",
         .anchors = anchors,
         .must_match = must_match,
         .must_not_match = must_not_match,
