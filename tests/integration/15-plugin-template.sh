@@ -6,6 +6,8 @@
 need curl
 need pkg-config
 stage=$T/stage
+# a make of our own, not a job of the make running the tests
+unset MAKEFLAGS MFLAGS MAKELEVEL
 make -s -C "$top_builddir" install DESTDIR="$stage" >"$T/install.log" 2>&1 ||
     fail "make install failed: $(tail -n 20 "$T/install.log")"
 pc=$(find "$stage" -name anthropic-proxy-plugin.pc | head -n 1)
