@@ -552,7 +552,8 @@ static void conn_flush(struct uconn *c)
 /* Should an idle connection be closed? */
 static void conn_check_idle(struct uconn *c)
 {
-    if (!conn_alive(c) || c->nstreams > 0)
+    /* a connection being opened was opened for a waiting stream */
+    if (!conn_alive(c) || c->nstreams > 0 || c->state == UC_CONNECTING)
         return;
     struct upstream_pool *p = c->pool;
     if (c->state == UC_GOAWAY || p->draining || p->refs == 0) {
@@ -872,15 +873,16 @@ static void dispatch_cb(evutil_socket_t fd, short what, void *arg)
     }
     for (struct uconn *c = p->conns; c; c = c->next)
         conn_flush(c);
-    /* Open another connection if those being opened cannot take the queue. */
+    /* Open another connection if those being opened cannot take the queue
+     * (also while draining: a queued stream is a request being finished,
+     * e.g. a retry after its wait). */
     size_t waiting = 0;
     for (struct upstream_stream *s = p->wait_head; s; s = s->next)
         waiting++;
     size_t live = 0;
     for (struct uconn *c = p->conns; c; c = c->next)
         live += conn_alive(c);
-    if (waiting > p->nconnecting * LOCAL_MAX_STREAMS && (int64_t)live < p->max_conns &&
-        !p->draining)
+    if (waiting > p->nconnecting * LOCAL_MAX_STREAMS && (int64_t)live < p->max_conns)
         conn_open(p);
     for (struct uconn *c = p->conns; c; c = c->next)
         conn_check_idle(c);

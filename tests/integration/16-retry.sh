@@ -84,3 +84,17 @@ refused=$(metrics 'j.counters.retries_refused_budget_total')
 ok "retry budget spent: 2 retried, 3 passed on as 529 and counted"
 [ "$(metrics 'j.counters.requests_succeeded_after_retry_total')" -ge 5 ] || fail "succeeded-after-retry not counted"
 ok "retries counted in /metrics: $(metrics 'JSON.stringify([j.counters.retries_total, j.counters.retries_refused_budget_total, j.counters.requests_succeeded_after_retry_total])')"
+
+# SIGTERM during a wait: the drain lets the retry happen and finish
+pcurl -o /dev/null -w '%{http_code}' -X POST -H 'x-mock-key: term' -H 'x-mock-fail-first: 1' \
+    -H 'x-mock-retry-after-ms: 1500' -d '{}' "$PURL/v1/messages" >"$T/term.code" &
+client=$!
+sleep 0.5
+kill -TERM "$PROXY_PID"
+wait "$client" || true
+[ "$(cat "$T/term.code")" = 200 ] || fail "SIGTERM during the wait: client got $(cat "$T/term.code")"
+set +e
+wait "$PROXY_PID"; rc=$?
+set -e
+[ "$rc" = 0 ] || fail "exit status $rc after the drain"
+ok "SIGTERM during a backoff wait: the retry completed within the drain (200), exit 0"
