@@ -86,6 +86,9 @@ ok "retry budget spent: 2 retried, 3 passed on as 529 and counted"
 ok "retries counted in /metrics: $(metrics 'JSON.stringify([j.counters.retries_total, j.counters.retries_refused_budget_total, j.counters.requests_succeeded_after_retry_total])')"
 
 # SIGTERM during a wait: the drain lets the retry happen and finish
+sed -i 's/budget_min: 2   /budget_min: 100 /' "$PIPELINE"
+kill -HUP "$PROXY_PID"
+wait_for 10 sh -c "[ \$(grep -c 'reload done' '$T/proxy.log') -ge 2 ]" || fail "second reload failed"
 pcurl -o /dev/null -w '%{http_code}' -X POST -H 'x-mock-key: term' -H 'x-mock-fail-first: 1' \
     -H 'x-mock-retry-after-ms: 1500' -d '{}' "$PURL/v1/messages" >"$T/term.code" &
 client=$!
