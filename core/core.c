@@ -82,8 +82,9 @@ static struct generation *generation_build(struct core *core, struct settings *s
     g->revision = prev ? prev->revision + 1 : 1;
     g->settings = *s;
     memset(s, 0, sizeof *s);
-    g->server_ctx = tls_server_ctx(g->settings.tls_cert, g->settings.tls_key, err, errlen);
-    if (!g->server_ctx)
+    if (!core->offline &&
+        !(g->server_ctx = tls_server_ctx(g->settings.tls_cert, g->settings.tls_key, err,
+                                         errlen)))
         goto fail;
     if (prev && upstream_pool_matches(prev->pool, &g->settings)) {
         g->pool = upstream_pool_ref(prev->pool);
@@ -334,38 +335,54 @@ static void teardown(struct core_state *st)
         counters_close(core->counters);
 }
 
-int core_check_generation(struct settings *s, char *err, size_t errlen, char *summary,
-                          size_t summary_len)
+struct core *core_oneshot_open(struct settings *s, bool offline, char *err, size_t errlen)
 {
     struct core_state *st = calloc(1, sizeof *st);
-    int rv = -1;
     if (!st) {
         settings_free(s);
         snprintf(err, errlen, "out of memory");
-        return -1;
+        return NULL;
     }
     st->conns.next = st->conns.prev = &st->conns;
     struct core *core = &st->core;
+    core->offline = offline;
     core->counters = counters_open(-1);
     core->base = event_base_new();
     core->dns = core->base ? evdns_base_new(core->base, 0) : NULL;
     if (!core->counters || !core->base || !core->dns) {
         settings_free(s);
         snprintf(err, errlen, "cannot set up an event loop");
-        goto done;
+        goto fail;
     }
     core->gen = generation_build(core, s, NULL, err, errlen);
-    if (core->gen) {
-        char plugins[1024];
-        generation_describe(core->gen, plugins, sizeof plugins);
-        snprintf(summary, summary_len, "pipeline %s: %s",
-                 core->gen->pipeline.file ? core->gen->pipeline.file : "(none)", plugins);
-        rv = 0;
-    }
-done:
+    if (!core->gen)
+        goto fail;
+    return core;
+fail:
     teardown(st);
     free(st);
-    return rv;
+    return NULL;
+}
+
+void core_oneshot_close(struct core *core)
+{
+    struct core_state *st = (struct core_state *)core; /* core is its first member */
+    teardown(st);
+    free(st);
+}
+
+int core_check_generation(struct settings *s, char *err, size_t errlen, char *summary,
+                          size_t summary_len)
+{
+    struct core *core = core_oneshot_open(s, false, err, errlen);
+    if (!core)
+        return -1;
+    char plugins[1024];
+    generation_describe(core->gen, plugins, sizeof plugins);
+    snprintf(summary, summary_len, "pipeline %s: %s",
+             core->gen->pipeline.file ? core->gen->pipeline.file : "(none)", plugins);
+    core_oneshot_close(core);
+    return 0;
 }
 
 int core_main(int main_fd, int dash_fd, const char *config_path, const char *pipeline_path,

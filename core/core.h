@@ -57,6 +57,7 @@ struct core {
     const char *config_path;     /* --config, or NULL */
     const char *pipeline_path;   /* --pipeline, or NULL */
     bool draining;               /* SIGTERM received */
+    bool offline;                /* a one-shot command: no server certificate */
     uint64_t next_exchange_id;
     uint64_t client_connections; /* open client connections */
     uint64_t reloads_ok, reloads_failed;
@@ -74,6 +75,13 @@ int core_main(int main_fd, int dashboard_fd, const char *config_path,
  * describes what was loaded. */
 int core_check_generation(struct settings *s, char *err, size_t errlen, char *summary,
                           size_t summary_len);
+
+/* A core without listeners, for one-shot commands (--check-config,
+ * scrub): an event base, a private counter table and a generation built
+ * from `s` (taken over); `offline` skips the server certificate. NULL with
+ * err filled if the generation fails. */
+struct core *core_oneshot_open(struct settings *s, bool offline, char *err, size_t errlen);
+void core_oneshot_close(struct core *core);
 
 /* Generations are counted references. */
 struct generation *generation_ref(struct generation *g);

@@ -5,6 +5,7 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,11 +47,30 @@ void detector_release(struct detector *d)
     d->code = NULL;
 }
 
-/* One pattern match from `start`; thread-safe: match data per call. */
+/* Match data big enough for any pattern with up to this many groups; one
+ * per thread, so a scan does not allocate per call (find() may run on a
+ * worker thread). */
+enum { SHARED_PAIRS = 64 };
+
+static pcre2_match_data *thread_match_data(const struct detector *d, bool *own)
+{
+    static _Thread_local pcre2_match_data *shared;
+    uint32_t groups = 0;
+    pcre2_pattern_info(d->code, PCRE2_INFO_CAPTURECOUNT, &groups);
+    *own = groups + 1 > SHARED_PAIRS;
+    if (*own)
+        return pcre2_match_data_create_from_pattern(d->code, NULL);
+    if (!shared)
+        shared = pcre2_match_data_create(SHARED_PAIRS, NULL); /* lives with the thread */
+    return shared;
+}
+
+/* One pattern match from `start`. */
 static int pattern_find(const struct detector *d, const char *text, size_t len, size_t start,
                         size_t *ms, size_t *me)
 {
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(d->code, NULL);
+    bool own;
+    pcre2_match_data *md = thread_match_data(d, &own);
     if (!md)
         return -1;
     int rv = 0;
@@ -77,7 +97,8 @@ static int pattern_find(const struct detector *d, const char *text, size_t len, 
         }
         start = ov[1] > ov[0] ? ov[1] : ov[0] + 1; /* no empty or rejected loops */
     }
-    pcre2_match_data_free(md);
+    if (own)
+        pcre2_match_data_free(md);
     return rv;
 }
 
@@ -107,12 +128,34 @@ static void quote(const char *s, char *out, size_t size)
     out[o] = '\0';
 }
 
+/* The scrubber only runs a detector on strings holding one of its anchors:
+ * a sample that holds none shows the anchors are wrong. */
+static bool holds_an_anchor(const struct detector *d, const char *sample)
+{
+    const char *const *a = d->spec.anchors;
+    bool any = false;
+    for (; a && *a; a++) {
+        if (!**a)
+            continue;
+        any = true;
+        if (strstr(sample, *a))
+            return true;
+    }
+    return !any;
+}
+
 int detector_check_samples(const struct detector *d, char *err, size_t errlen)
 {
     char q[120];
     size_t ms, me;
     size_t nmatch = 0;
     for (const char *const *s = d->spec.must_match; s && *s; s++, nmatch++) {
+        if (!holds_an_anchor(d, *s)) {
+            quote(*s, q, sizeof q);
+            snprintf(err, errlen, "detector %s: its sample \"%s\" holds none of its anchors, "
+                     "so the scrubber's pre-filter would skip it", d->pub.name, q);
+            return -1;
+        }
         if (detector_find(d, *s, strlen(*s), 0, &ms, &me) != 1) {
             quote(*s, q, sizeof q);
             snprintf(err, errlen, "detector %s fails its own sample: \"%s\" must match and "

@@ -1,8 +1,8 @@
 /*
  * main: the command line. Decides which of the program's roles this
  * process plays — supervisor (the default), core (internal, started by the
- * supervisor), or a one-shot command (--check-config, --help, --version) —
- * and hands over. No role's logic lives here.
+ * supervisor), or a one-shot command (--check-config, scrub, --help,
+ * --version) — and hands over. No role's logic lives here.
  */
 #include "config.h"
 
@@ -14,6 +14,7 @@
 
 #include "core.h"
 #include "log.h"
+#include "scrub_cmd.h"
 #include "settings.h"
 #include "supervisor.h"
 #include "tls.h"
@@ -25,6 +26,7 @@ static void usage(FILE *out)
     fprintf(out,
             "Usage: anthropic-proxy [--config FILE] [--pipeline FILE] [--foreground]\n"
             "       anthropic-proxy --check-config [--config FILE] [--pipeline FILE]\n"
+            "       anthropic-proxy scrub [--key-file FILE] [--audit] < BODY   (see scrub --help)\n"
             "       anthropic-proxy --version | --help\n"
             "\n"
             "A reverse proxy for the Anthropic API: metering, a live dashboard, retries\n"
@@ -101,6 +103,8 @@ int main(int argc, char **argv)
         { "print-settings", required_argument, NULL, 'P' }, /* internal: docs */
         { NULL, 0, NULL, 0 },
     };
+    if (argc > 1 && strcmp(argv[1], "scrub") == 0)
+        return scrub_command(argc - 1, argv + 1, environ);
     struct supervisor_args args = { 0 };
     bool check = false, core = false, syslog_out = false;
     int c;

@@ -540,6 +540,7 @@ static int detector_build(struct plugin_instance *p, struct detector **out, char
     d->pub.name = p->entry->name;
     d->pub.label = d->spec.label;
     d->pub.tier = d->spec.tier;
+    d->pub.anchors = d->spec.anchors;
     d->pub.priority = p->entry->has_priority ? p->entry->priority : d->spec.priority;
     if (!d->spec.label || !*d->spec.label ||
         strspn(d->spec.label, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != strlen(d->spec.label) ||
@@ -684,6 +685,23 @@ enum apx_verdict stages_on_request(struct exchange *ex)
             return v == APX_RETRY ? APX_ERROR : (enum apx_verdict)v;
     }
     return APX_OK;
+}
+
+int stages_run_one_on_request(struct exchange *ex, const char *name)
+{
+    struct generation *g = ex->gen;
+    for (size_t i = 0; i < g->nstages; i++) {
+        if (strcmp(g->stages[i]->desc->name, name) != 0)
+            continue;
+        const struct apx_stage_hooks *h = &g->stages[i]->desc->stage;
+        if (!h->on_request)
+            return APX_OK;
+        ex->in_hook = true;
+        int v = h->on_request(g->stages[i]->state, (struct apx_exchange *)ex);
+        ex->in_hook = false;
+        return v;
+    }
+    return -2;
 }
 
 enum apx_verdict stages_on_response_head(struct exchange *ex)

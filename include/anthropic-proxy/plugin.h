@@ -19,6 +19,8 @@
  *        on_response_body, on_done), detectors (pattern or find(), validate(),
  *        samples), the host table (log, settings, options, counters, timers,
  *        local routes, exchange accessors, detector registry).
+ *   1.1  struct apx_detector gains `anchors` (the detector's pre-filter
+ *        literals), so the scrubber can skip strings that hold none.
  *
  * Threading: every hook and every host function runs on the core's one
  * event-loop thread, except a detector's find() and validate(), which the
@@ -37,7 +39,7 @@ extern "C" {
 #endif
 
 #define APX_ABI_MAJOR 1
-#define APX_ABI_MINOR 0
+#define APX_ABI_MINOR 1
 
 /* The name under which every plugin exports its descriptor. */
 #define APX_PLUGIN_SYMBOL "apx_plugin_descriptor"
@@ -264,6 +266,10 @@ struct apx_detector {
     const char *label;        /* "ANTHROPIC_KEY" */
     enum apx_tier tier;
     int priority;             /* lower runs first; overlaps go to the earlier */
+    /* Since 1.1: the spec's anchors after setup (NULL: none, scan always).
+     * The loader never gives a 1.0 host's detectors to a 1.1 plugin, so a
+     * plugin built against 1.1 may read this field unconditionally. */
+    const char *const *anchors;
 };
 
 /* How a detector finds its secret. */

@@ -22,12 +22,16 @@ check_refused() { # WHAT EXPECTED-MESSAGE
     ok "$1 refused: $(echo "$out" | head -n 1)"
 }
 
+# The daemon's ABI version, from the header the plugins were built against.
+MINOR=$(sed -n 's/^#define APX_ABI_MINOR \([0-9]*\)$/\1/p' "$top_srcdir/include/anthropic-proxy/plugin.h")
+[ -n "$MINOR" ] || fail "cannot read APX_ABI_MINOR from plugin.h"
+
 PIPELINE=$T/pipeline.yaml
 write_config
 detector_pipeline "$BROKEN/bad_major.so"
-check_refused "wrong ABI major" "was built for plugin ABI 2.0, this daemon has 1.0: rebuild it"
+check_refused "wrong ABI major" "was built for plugin ABI 2.0, this daemon has 1.$MINOR: rebuild it"
 detector_pipeline "$BROKEN/newer_minor.so"
-check_refused "newer ABI minor" "needs plugin ABI 1.1, newer than this daemon's 1.0"
+check_refused "newer ABI minor" "needs plugin ABI 1.$((MINOR + 1)), newer than this daemon's 1.$MINOR"
 detector_pipeline "$BROKEN/no_descriptor.so"
 check_refused "missing descriptor" "no descriptor 'apx_plugin_descriptor' exported"
 detector_pipeline "$BROKEN/failing_samples.so"

@@ -2,9 +2,10 @@
  * scrubber stage: replaces secrets in request bodies with placeholders
  * before they leave the machine (SPEC section 6).
  *
- * This version is the stage's frame: it loads in the pipeline, reads
- * SCRUB_MODE and sees the detector registry. The scanning itself lands with
- * the scrubber issue; until then it forwards bodies unchanged and says so.
+ * The stage decides which bodies are scanned (SCRUB_MODE, POST only,
+ * SCRUB_MAX_BODY_SIZE), hands them to the engine (scrub.c) with the
+ * generation's detectors, swaps the body, counts, and writes one summary
+ * line per scrubbed request. It never logs a found value.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,41 +13,242 @@
 
 #include <anthropic-proxy/plugin.h>
 
+#include "scrub.h"
+
+enum mode { MODE_OFF, MODE_PSEUDONYMIZE, MODE_AUDIT };
+
+/* What the engine's find() needs to reach the host's registry. */
+struct detector_ref {
+    const struct apx_host *host;
+    const struct apx_detector *det;
+};
+
 struct scrubber {
     const struct apx_host *host;
-    char mode[32];
+    enum mode mode;
+    uint64_t max_body;
+    struct scrub_engine *engine;
+    struct detector_ref *refs;
+    size_t ndetectors;
+    struct apx_counter *scanned, *scrubbed, *bytes, *values;
+    struct apx_counter *not_post, *not_json, *too_large, *too_deep, *failed;
+    struct apx_counter **hits;   /* per detector */
 };
+
+static int find_via_host(const void *ctx, const char *text, size_t len, size_t start,
+                         size_t *ms, size_t *me)
+{
+    const struct detector_ref *r = ctx;
+    return r->host->detector_find(r->det, text, len, start, ms, me);
+}
+
+static int read_settings(struct scrubber *s, uint8_t key[SCRUB_KEY_LEN], struct apx_error *err)
+{
+    const struct apx_host *h = s->host;
+    char buf[160];
+    if (!h->setting(h, "SCRUB_MODE", buf, sizeof buf) || strcmp(buf, "off") == 0)
+        s->mode = MODE_OFF;
+    else if (strcmp(buf, "pseudonymize") == 0)
+        s->mode = MODE_PSEUDONYMIZE;
+    else if (strcmp(buf, "audit") == 0)
+        s->mode = MODE_AUDIT;
+    else {
+        snprintf(err->message, sizeof err->message,
+                 "SCRUB_MODE=%s: allowed: off, pseudonymize, audit", buf);
+        return -1;
+    }
+    s->max_body = 10485760;
+    if (h->setting(h, "SCRUB_MAX_BODY_SIZE", buf, sizeof buf))
+        s->max_body = strtoull(buf, NULL, 10);
+    memset(key, 0, SCRUB_KEY_LEN);
+    if (s->mode == MODE_OFF)
+        return 0;
+    /* the settings layer checks the key too; this keeps the stage safe on
+     * its own (anthropic-proxy scrub, tests) */
+    if (!h->setting(h, "SCRUB_HMAC_KEY", buf, sizeof buf) || scrub_parse_key(buf, key) < 0) {
+        snprintf(err->message, sizeof err->message,
+                 "SCRUB_HMAC_KEY must be 64 hex characters when SCRUB_MODE is not off "
+                 "(make one with: openssl rand -hex 32)");
+        return -1;
+    }
+    return 0;
+}
+
+static int make_counters(struct scrubber *s, struct apx_error *err)
+{
+    const struct apx_host *h = s->host;
+    char name[160];
+    s->scanned = h->counter(h, "scrub_requests_scanned_total");
+    s->scrubbed = h->counter(h, "scrub_requests_scrubbed_total");
+    s->bytes = h->counter(h, "scrub_bytes_scanned_total");
+    s->values = h->counter(h, "scrub_values_replaced_total");
+    s->not_post = h->counter(h, "scrub_passed_total{reason=\"not_post\"}");
+    s->not_json = h->counter(h, "scrub_passed_total{reason=\"not_json\"}");
+    s->too_large = h->counter(h, "scrub_passed_total{reason=\"too_large\"}");
+    s->too_deep = h->counter(h, "scrub_refused_total{reason=\"too_deep\"}");
+    s->failed = h->counter(h, "scrub_refused_total{reason=\"failed\"}");
+    bool ok = s->scanned && s->scrubbed && s->bytes && s->values && s->not_post &&
+              s->not_json && s->too_large && s->too_deep && s->failed;
+    for (size_t i = 0; ok && i < s->ndetectors; i++) {
+        snprintf(name, sizeof name, "scrub_hits_total{detector=\"%s\"}",
+                 s->refs[i].det->name);
+        ok = (s->hits[i] = h->counter(h, name)) != NULL;
+    }
+    if (!ok)
+        snprintf(err->message, sizeof err->message, "the counter table is full");
+    return ok ? 0 : -1;
+}
+
+static int build_engine(struct scrubber *s, const uint8_t key[SCRUB_KEY_LEN],
+                        struct apx_error *err)
+{
+    const struct apx_host *h = s->host;
+    s->ndetectors = h->detector_count(h);
+    size_t n = s->ndetectors ? s->ndetectors : 1;
+    struct scrub_detector *dets = calloc(n, sizeof *dets);
+    s->refs = calloc(n, sizeof *s->refs);
+    s->hits = calloc(n, sizeof *s->hits);
+    if (!dets || !s->refs || !s->hits) {
+        free(dets);
+        snprintf(err->message, sizeof err->message, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < s->ndetectors; i++) {
+        const struct apx_detector *d = h->detector_get(h, i);
+        s->refs[i] = (struct detector_ref){ h, d };
+        dets[i] = (struct scrub_detector){ .name = d->name, .label = d->label,
+                                           .tier = d->tier, .anchors = d->anchors,
+                                           .find = find_via_host, .ctx = &s->refs[i] };
+    }
+    s->engine = scrub_engine_new(dets, s->ndetectors, key, err->message, sizeof err->message);
+    free(dets);
+    return s->engine ? 0 : -1;
+}
+
+static void scrubber_fini(void *state)
+{
+    struct scrubber *s = state;
+    if (!s)
+        return;
+    scrub_engine_free(s->engine);
+    free(s->refs);
+    free(s->hits);
+    free(s);
+}
 
 static int scrubber_init(const struct apx_host *host, const struct apx_config *cfg,
                          void **state, struct apx_error *err)
 {
+    (void)cfg;
+    uint8_t key[SCRUB_KEY_LEN];
     struct scrubber *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err->message, sizeof err->message, "out of memory");
         return -1;
     }
     s->host = host;
-    if (!host->setting(host, "SCRUB_MODE", s->mode, sizeof s->mode))
-        snprintf(s->mode, sizeof s->mode, "off");
-    if (strcmp(s->mode, "off") != 0)
-        host->log(host, APX_LOG_WARN, "SCRUB_MODE=%s: this build does not scrub yet; "
-                  "bodies are forwarded unchanged (%zu detectors loaded)", s->mode,
-                  host->detector_count(host));
+    if (read_settings(s, key, err) < 0 || build_engine(s, key, err) < 0 ||
+        make_counters(s, err) < 0)
+        goto fail;
+    memset(key, 0, sizeof key);
+    if (s->mode != MODE_OFF && s->ndetectors == 0)
+        host->log(host, APX_LOG_WARN, "SCRUB_MODE is on but the pipeline has no detectors: "
+                  "nothing will be found");
     *state = s;
     return 0;
+fail:
+    memset(key, 0, sizeof key);
+    scrubber_fini(s);
+    return -1;
 }
 
-static void scrubber_fini(void *state)
+static void count_hits(struct scrubber *s, const struct scrub_result *r)
 {
-    free(state);
+    for (size_t i = 0; i < s->ndetectors; i++)
+        if (r->hits[i])
+            s->host->counter_add(s->hits[i], r->hits[i]);
+    s->host->counter_add(s->values, r->total);
+    s->host->counter_add(s->scrubbed, 1);
+}
+
+/* The engine's verdict on a body it could not scan. */
+static int refuse(struct scrubber *s, struct apx_exchange *ex, const struct scrub_result *r)
+{
+    const struct apx_host *h = s->host;
+    if (r->outcome == SCRUB_NOT_JSON) {
+        h->counter_add(s->not_json, 1);
+        h->log_ex(h, ex, APX_LOG_DEBUG, "passed through unscanned: %s", r->error);
+        return APX_OK;
+    }
+    if (s->mode == MODE_AUDIT) { /* audit never stands in the way */
+        h->counter_add(r->outcome == SCRUB_TOO_DEEP ? s->too_deep : s->failed, 1);
+        h->log_ex(h, ex, APX_LOG_WARN, "audit: could not scan: %s", r->error);
+        return APX_OK;
+    }
+    /* unscanned secrets must not leave: refuse rather than forward */
+    if (r->outcome == SCRUB_TOO_DEEP) {
+        h->counter_add(s->too_deep, 1);
+        h->block(ex, 400, "invalid_request_error",
+                 "request body nests too deeply for the proxy's secret scrubber");
+    } else {
+        h->counter_add(s->failed, 1);
+        h->log_ex(h, ex, APX_LOG_ERROR, "could not scan the request body: %s", r->error);
+        h->block(ex, 500, "api_error", "the proxy's secret scrubber failed on this request");
+    }
+    return APX_BLOCK;
+}
+
+static int scrubber_on_request(void *state, struct apx_exchange *ex)
+{
+    struct scrubber *s = state;
+    const struct apx_host *h = s->host;
+    if (s->mode == MODE_OFF)
+        return APX_OK;
+    if (strcmp(h->ex_method(ex), "POST") != 0) {
+        h->counter_add(s->not_post, 1);
+        return APX_OK;
+    }
+    size_t len;
+    const uint8_t *body = h->ex_body(ex, &len);
+    if (len > s->max_body) {
+        h->counter_add(s->too_large, 1);
+        h->log_ex(h, ex, APX_LOG_INFO, "passed through unscanned: body of %zu bytes is over "
+                  "SCRUB_MAX_BODY_SIZE (%llu)", len, (unsigned long long)s->max_body);
+        return APX_OK;
+    }
+    struct scrub_result r;
+    int verdict = APX_OK;
+    enum scrub_outcome out = scrub_body(s->engine, body ? body : (const uint8_t *)"", len,
+                                        s->mode == MODE_PSEUDONYMIZE, &r);
+    if (out != SCRUB_CLEAN && out != SCRUB_FOUND) {
+        verdict = refuse(s, ex, &r);
+        goto done;
+    }
+    h->counter_add(s->scanned, 1);
+    h->counter_add(s->bytes, len);
+    if (out == SCRUB_FOUND) {
+        count_hits(s, &r);
+        h->log_ex(h, ex, APX_LOG_INFO, "%s %zu value%s: %s",
+                  s->mode == MODE_AUDIT ? "audit: would replace" : "replaced", r.total,
+                  r.total == 1 ? "" : "s", r.summary);
+        if (r.body && h->ex_body_replace(ex, r.body, r.body_len) < 0) {
+            h->counter_add(s->failed, 1);
+            h->block(ex, 500, "api_error", "the proxy's secret scrubber failed on this request");
+            verdict = APX_BLOCK;
+        }
+    }
+done:
+    scrub_result_free(&r);
+    return verdict;
 }
 
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_STAGE,
     .name = "scrubber",
-    .version = "0.1.0",
+    .version = "1.0.0",
     .description = "replaces secrets in request bodies with placeholders",
     .init = scrubber_init,
     .fini = scrubber_fini,
+    .stage = { .on_request = scrubber_on_request },
 };

@@ -1,0 +1,227 @@
+/*
+ * scrub_cmd: `anthropic-proxy scrub`, the scrubber stage and detectors of
+ * the configured pipeline run on one body from stdin, the way the proxy
+ * would run them on a POST: scrubbed body on stdout, report on stderr.
+ *
+ * Operators use it to try a detector on a file before a reload. It builds
+ * a real generation (the same loader, samples checks and settings) without
+ * listeners, and one exchange that never goes upstream.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+#include "counters.h"
+#include "exchange.h"
+#include "log.h"
+#include "scrub_cmd.h"
+#include "settings.h"
+#include "stages.h"
+
+#define SCRUB_ENV_MAX 1024 /* environment entries kept for the settings */
+
+static void scrub_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: anthropic-proxy scrub [--config FILE] [--pipeline FILE] [--key-file FILE]\n"
+            "                             [--audit] < BODY > SCRUBBED\n"
+            "\n"
+            "Run the pipeline's scrubber stage and detectors on one request body read\n"
+            "from stdin, as the proxy would on a POST: the scrubbed body goes to stdout,\n"
+            "one line per detector that matched goes to stderr.\n"
+            "\n"
+            "  -c, --config FILE    settings file, as for the daemon\n"
+            "  -p, --pipeline FILE  pipeline file, as for the daemon\n"
+            "  -k, --key-file FILE  read SCRUB_HMAC_KEY (64 hex characters) from FILE\n"
+            "  -a, --audit          report only: write the body unchanged\n"
+            "\n"
+            "SCRUB_MODE is taken as pseudonymize (audit with --audit) whatever the\n"
+            "settings say. Exit status: 0 scanned (found or not), 1 the body was refused\n"
+            "or could not be read, 2 configuration error.\n");
+}
+
+/* The key file's first line, trimmed; the caller frees. */
+static char *read_key_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "anthropic-proxy scrub: --key-file %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    char line[256] = "";
+    if (!fgets(line, sizeof line, f))
+        line[0] = '\0';
+    fclose(f);
+    size_t n = strcspn(line, "\r\n");
+    line[n] = '\0';
+    while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t'))
+        line[--n] = '\0';
+    char *key = malloc(sizeof SETTINGS_PREFIX + sizeof "SCRUB_HMAC_KEY=" + n);
+    if (key)
+        sprintf(key, "%sSCRUB_HMAC_KEY=%s", SETTINGS_PREFIX, line);
+    return key;
+}
+
+static bool overridden(const char *entry)
+{
+    static const char *const names[] = { "SCRUB_MODE=", "SCRUB_HMAC_KEY=", "LOG_REQUESTS=" };
+    size_t plen = strlen(SETTINGS_PREFIX);
+    if (strncmp(entry, SETTINGS_PREFIX, plen) != 0)
+        return false;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strncmp(entry + plen, names[i], strlen(names[i])) == 0)
+            return true;
+    return false;
+}
+
+/* The process environment with the command's own settings on top. */
+static int build_env(char *const *environ_in, bool audit, char *key_entry, char **env)
+{
+    size_t n = 0;
+    for (char *const *e = environ_in; *e && n + 4 < SCRUB_ENV_MAX; e++)
+        if (!overridden(*e) || (!key_entry && strstr(*e, "SCRUB_HMAC_KEY=")))
+            env[n++] = *e;
+    env[n++] = audit ? SETTINGS_PREFIX "SCRUB_MODE=audit"
+                     : SETTINGS_PREFIX "SCRUB_MODE=pseudonymize";
+    env[n++] = SETTINGS_PREFIX "LOG_REQUESTS=false";
+    if (key_entry)
+        env[n++] = key_entry;
+    env[n] = NULL;
+    return 0;
+}
+
+/* Read stdin into the exchange's body, within MAX_REQUEST_BODY. */
+static int read_body(struct exchange *ex)
+{
+    uint8_t buf[65536];
+    size_t n;
+    int status;
+    while ((n = fread(buf, 1, sizeof buf, stdin)) > 0) {
+        if (exchange_append_body(ex, buf, n, &status) < 0) {
+            fprintf(stderr, "anthropic-proxy scrub: %s\n", status == 413
+                    ? "the body is larger than MAX_REQUEST_BODY" : "out of memory");
+            return -1;
+        }
+    }
+    if (ferror(stdin)) {
+        fprintf(stderr, "anthropic-proxy scrub: reading stdin: %s\n", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void print_counter(void *arg, const char *name, uint64_t value)
+{
+    (void)arg;
+    const char *det = strstr(name, "{detector=\"");
+    if (det && value) {
+        det += strlen("{detector=\"");
+        fprintf(stderr, "  %-24.*s %llu\n", (int)strcspn(det, "\""), det,
+                (unsigned long long)value);
+    }
+}
+
+static int report(struct core *core, const struct exchange *ex, int verdict)
+{
+    if (verdict != APX_OK) {
+        fprintf(stderr, "anthropic-proxy scrub: refused (%d %s): %s\n", ex->block_status,
+                ex->block_type, ex->block_message);
+        return 1;
+    }
+    fprintf(stderr, "anthropic-proxy scrub: values replaced per detector:\n");
+    counters_each(core->counters, "scrub_hits_total", print_counter, NULL);
+    if (fwrite(ex->body ? (const void *)ex->body : "", 1, ex->body_len, stdout) != ex->body_len ||
+        fflush(stdout) != 0) {
+        fprintf(stderr, "anthropic-proxy scrub: writing stdout: %s\n", strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+static int scrub_run(struct settings *s)
+{
+    char err[512];
+    struct core *core = core_oneshot_open(s, true, err, sizeof err);
+    if (!core) {
+        fprintf(stderr, "anthropic-proxy scrub: %s\n", err);
+        return 2;
+    }
+    int rv = 1;
+    struct exchange *ex = exchange_new(core, LISTENER_MAIN, NULL, NULL, "HTTP/1.1");
+    if (!ex || exchange_set_request(ex, "POST", 4, "/v1/messages", 12) < 0) {
+        fprintf(stderr, "anthropic-proxy scrub: out of memory\n");
+        goto done;
+    }
+    if (read_body(ex) == 0) {
+        int verdict = stages_run_one_on_request(ex, "scrubber");
+        if (verdict == -2) {
+            fprintf(stderr, "anthropic-proxy scrub: the pipeline %s has no scrubber stage\n",
+                    core->gen->pipeline.file ? core->gen->pipeline.file : "(none)");
+            rv = 2;
+        } else {
+            rv = report(core, ex, verdict);
+        }
+    }
+done:
+    if (ex)
+        exchange_client_gone(ex); /* ends it: on_done runs, everything is freed */
+    core_oneshot_close(core);
+    return rv;
+}
+
+int scrub_command(int argc, char **argv, char *const *environ_in)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "pipeline", required_argument, NULL, 'p' },
+        { "key-file", required_argument, NULL, 'k' },
+        { "audit", no_argument, NULL, 'a' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *config = NULL, *pipeline = NULL, *key_file = NULL;
+    bool audit = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:p:k:ah", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 'p': pipeline = optarg; break;
+        case 'k': key_file = optarg; break;
+        case 'a': audit = true; break;
+        case 'h': scrub_usage(stdout); return 0;
+        default: scrub_usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "anthropic-proxy scrub: unexpected argument '%s'; the body is read "
+                "from stdin\n", argv[optind]);
+        return 2;
+    }
+    char *key_entry = key_file ? read_key_file(key_file) : NULL;
+    if (key_file && !key_entry)
+        return 2;
+    static char *env[SCRUB_ENV_MAX];
+    build_env(environ_in, audit, key_entry, env);
+    log_setup("scrub", LOG_LVL_INFO, LOG_FMT_TEXT);
+    struct settings s;
+    struct settings_errors errs;
+    int rv;
+    if (settings_load(&s, config, pipeline, env, &errs) < 0) {
+        fputs(errs.text, stderr);
+        if (!key_file && strstr(errs.text, "SCRUB_HMAC_KEY"))
+            fprintf(stderr, "anthropic-proxy scrub: give the key with --key-file FILE\n");
+        settings_free(&s);
+        rv = 2;
+    } else {
+        s.log_requests = false;
+        rv = scrub_run(&s);
+    }
+    free(key_entry);
+    return rv;
+}

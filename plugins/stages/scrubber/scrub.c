@@ -1,0 +1,1147 @@
+/*
+ * scrub: walk a JSON body, find secrets in its decoded strings, splice
+ * placeholders over them (SPEC section 6).
+ *
+ * One pass validates the body as strict RFC 8259 JSON (UTF-8 included) and
+ * scans the strings it may scan; findings are kept as raw byte spans, so the
+ * output is the input with only those spans replaced. The walk keeps its own
+ * stack (no recursion), so nesting costs heap, not the C stack.
+ *
+ * Never: log, keep a found value past the call, or change a byte outside a
+ * finding.
+ */
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scrub.h"
+
+/* ---- the engine: detectors and the anchor pre-filter ------------------- */
+
+struct anchor {
+    const char *text;
+    size_t len;
+    uint32_t det;
+};
+
+struct scrub_engine {
+    struct scrub_detector *dets;
+    size_t ndets;
+    uint32_t *label_of;        /* detector -> label number: labels share numbering */
+    uint8_t *always;           /* detectors without anchors run on every string */
+    size_t anchored;           /* detectors with anchors */
+    struct anchor *anchors;    /* sorted by first byte */
+    size_t nanchors;
+    uint32_t first_idx[257];   /* anchors starting with c: [first_idx[c], first_idx[c+1]) */
+    uint8_t gate_single[256];  /* a one-byte anchor is c */
+    uint64_t gate_pair[256][4];/* bit c1 of row c0: an anchor starts with c0 c1 */
+    uint8_t key[SCRUB_KEY_LEN];
+};
+
+static int anchor_cmp(const void *a, const void *b)
+{
+    const struct anchor *x = a, *y = b;
+    int d = (int)(unsigned char)x->text[0] - (int)(unsigned char)y->text[0];
+    if (d)
+        return d;
+    return x->det < y->det ? -1 : x->det > y->det;
+}
+
+static int engine_index_anchors(struct scrub_engine *e, char *err, size_t errlen)
+{
+    size_t n = 0;
+    for (size_t d = 0; d < e->ndets; d++)
+        for (const char *const *a = e->dets[d].anchors; a && *a; a++)
+            n++;
+    e->anchors = calloc(n ? n : 1, sizeof *e->anchors);
+    if (!e->anchors) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t d = 0; d < e->ndets; d++) {
+        const char *const *a = e->dets[d].anchors;
+        bool any = false;
+        for (; a && *a; a++) {
+            if (!**a)
+                continue; /* an empty anchor filters nothing */
+            e->anchors[e->nanchors++] = (struct anchor){ *a, strlen(*a), (uint32_t)d };
+            any = true;
+        }
+        e->always[d] = !any;
+        e->anchored += any;
+    }
+    qsort(e->anchors, e->nanchors, sizeof *e->anchors, anchor_cmp);
+    for (size_t i = 0; i < e->nanchors; i++) {
+        const struct anchor *a = &e->anchors[i];
+        uint8_t c0 = (uint8_t)a->text[0];
+        e->first_idx[c0 + 1]++;
+        if (a->len == 1) {
+            e->gate_single[c0] = 1;
+        } else {
+            uint8_t c1 = (uint8_t)a->text[1];
+            e->gate_pair[c0][c1 >> 6] |= (uint64_t)1 << (c1 & 63);
+        }
+    }
+    for (int c = 0; c < 256; c++)
+        e->first_idx[c + 1] += e->first_idx[c];
+    return 0;
+}
+
+static void engine_number_labels(struct scrub_engine *e)
+{
+    for (size_t d = 0; d < e->ndets; d++) {
+        e->label_of[d] = (uint32_t)d;
+        for (size_t p = 0; p < d; p++) {
+            if (strcmp(e->dets[p].label, e->dets[d].label) == 0) {
+                e->label_of[d] = e->label_of[p];
+                break;
+            }
+        }
+    }
+}
+
+struct scrub_engine *scrub_engine_new(const struct scrub_detector *dets, size_t n,
+                                      const uint8_t key[SCRUB_KEY_LEN], char *err,
+                                      size_t errlen)
+{
+    struct scrub_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        goto nomem;
+    e->ndets = n;
+    e->dets = calloc(n ? n : 1, sizeof *e->dets);
+    e->label_of = calloc(n ? n : 1, sizeof *e->label_of);
+    e->always = calloc(n ? n : 1, 1);
+    if (!e->dets || !e->label_of || !e->always)
+        goto nomem;
+    if (n)
+        memcpy(e->dets, dets, n * sizeof *dets);
+    memcpy(e->key, key, SCRUB_KEY_LEN);
+    engine_number_labels(e);
+    if (engine_index_anchors(e, err, errlen) < 0)
+        goto fail;
+    return e;
+nomem:
+    snprintf(err, errlen, "out of memory");
+fail:
+    scrub_engine_free(e);
+    return NULL;
+}
+
+void scrub_engine_free(struct scrub_engine *e)
+{
+    if (!e)
+        return;
+    OPENSSL_cleanse(e->key, sizeof e->key);
+    free(e->dets);
+    free(e->label_of);
+    free(e->always);
+    free(e->anchors);
+    free(e);
+}
+
+size_t scrub_engine_detectors(const struct scrub_engine *e)
+{
+    return e->ndets;
+}
+
+int scrub_parse_key(const char *hex, uint8_t key[SCRUB_KEY_LEN])
+{
+    if (!hex || strlen(hex) != 2 * SCRUB_KEY_LEN)
+        return -1;
+    for (size_t i = 0; i < SCRUB_KEY_LEN; i++) {
+        int v = 0;
+        for (int k = 0; k < 2; k++) {
+            char c = hex[2 * i + (size_t)k];
+            int x = c >= '0' && c <= '9' ? c - '0'
+                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                    : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+            if (x < 0)
+                return -1;
+            v = v * 16 + x;
+        }
+        key[i] = (uint8_t)v;
+    }
+    return 0;
+}
+
+/* ---- growable buffers --------------------------------------------------- */
+
+static int grow(void **buf, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 16;
+    while (n < need) {
+        if (n > SIZE_MAX / 2 / elem)
+            return -1;
+        n *= 2;
+    }
+    void *p = realloc(*buf, n * elem);
+    if (!p)
+        return -1;
+    *buf = p;
+    *cap = n;
+    return 0;
+}
+
+/* ---- the walk ----------------------------------------------------------- */
+
+/* What the key of an object member means to the scrubber. */
+enum key_kind {
+    KEY_PLAIN = 0,
+    KEY_SKIP,      /* skip-set key: the whole value is left alone */
+    KEY_TYPE,      /* "type": skipped, and read for "base64" */
+    KEY_DATA,      /* "data": deferred until the object's "type" is known */
+    KEY_TOOLS,     /* "tools": an array of tool definitions */
+    KEY_TOOL_DOC,  /* "name"/"description" directly in a tool definition */
+};
+
+struct frame {
+    size_t key_off;        /* objects: raw span of the current key */
+    uint32_t key_len;
+    uint32_t index;        /* arrays: the current element */
+    size_t data_off;       /* a deferred "data" string's raw content span */
+    size_t data_end;
+    uint8_t is_obj;
+    uint8_t skip;          /* the whole container is left alone */
+    uint8_t tools_array;   /* the array under "tools" */
+    uint8_t tool_def;      /* an object directly in a tools array */
+    uint8_t base64;        /* has "type": "base64" */
+    uint8_t has_data;
+    uint8_t key_kind;
+};
+
+struct span {
+    size_t s, e;
+    uint32_t det;
+};
+
+struct finding {
+    size_t rs, re;       /* raw span in the body */
+    size_t voff;         /* decoded value in the value arena */
+    uint32_t vlen;
+    uint32_t det;
+    size_t path;         /* offset of its path in the path arena */
+    uint32_t number;     /* placeholder number, or the HMAC's first 4 bytes */
+};
+
+enum walk_rc { W_OK = 0, W_BAD, W_DEEP, W_FAIL };
+
+struct walk {
+    const struct scrub_engine *e;
+    const uint8_t *p;
+    size_t len, pos;
+    struct frame *frames;
+    size_t depth, frames_cap;
+    char *dec;                     /* a decoded string */
+    size_t dec_cap;
+    struct span *kept, *tmp;       /* one string's matches */
+    size_t nkept, kept_cap, ntmp, tmp_cap;
+    uint8_t *flag;                 /* per detector: may match this string */
+    struct finding *f;
+    size_t nf, f_cap;
+    char *values;                  /* found values, for "same value, same placeholder" */
+    size_t values_len, values_cap;
+    char *paths;                   /* NUL-terminated JSON paths */
+    size_t paths_len, paths_cap;
+    char *err;
+    size_t errlen;
+};
+
+static enum walk_rc bad(struct walk *w, const char *what)
+{
+    snprintf(w->err, w->errlen, "not strict JSON at byte %zu: %s", w->pos, what);
+    return W_BAD;
+}
+
+static enum walk_rc failed(struct walk *w, const char *what)
+{
+    snprintf(w->err, w->errlen, "%s", what);
+    return W_FAIL;
+}
+
+static void skip_ws(struct walk *w)
+{
+    while (w->pos < w->len) {
+        uint8_t c = w->p[w->pos];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+            return;
+        w->pos++;
+    }
+}
+
+/* Length of the valid UTF-8 sequence at s (not an ASCII byte), or 0. */
+static size_t utf8_seq(const uint8_t *s, size_t avail)
+{
+    uint8_t c = s[0];
+    size_t n;
+    uint32_t min;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) { n = 2; min = 0x80; cp = c & 0x1F; }
+    else if (c >= 0xE0 && c <= 0xEF) { n = 3; min = 0x800; cp = c & 0x0F; }
+    else if (c >= 0xF0 && c <= 0xF4) { n = 4; min = 0x10000; cp = c & 0x07; }
+    else return 0;
+    if (avail < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+static int hexval(uint8_t c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+static int hex4(const uint8_t *s, size_t avail, uint32_t *out)
+{
+    if (avail < 4)
+        return -1;
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) {
+        int x = hexval(s[i]);
+        if (x < 0)
+            return -1;
+        v = v << 4 | (uint32_t)x;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Byte classes inside a string: 0 plain ASCII, 1 quote, 2 backslash,
+ * 3 control character, 4 start of a multi-byte sequence. */
+static const uint8_t *string_classes(void)
+{
+    static uint8_t t[256];
+    static int ready;
+    if (!ready) {
+        for (int c = 0; c < 256; c++)
+            t[c] = c < 0x20 ? 3 : c == '"' ? 1 : c == '\\' ? 2 : c >= 0x80 ? 4 : 0;
+        ready = 1;
+    }
+    return t;
+}
+
+/* Check the string starting at the quote at w->pos; leave w->pos past its
+ * closing quote, with [*cs, *ce) the raw content and *esc set if it has
+ * escapes. */
+static enum walk_rc parse_string(struct walk *w, size_t *cs, size_t *ce, bool *esc)
+{
+    static const uint8_t *cls;
+    if (!cls)
+        cls = string_classes();
+    const uint8_t *p = w->p;
+    size_t i = w->pos + 1, n = w->len;
+    *cs = i;
+    *esc = false;
+    for (;;) {
+        while (i < n && cls[p[i]] == 0)
+            i++;
+        if (i >= n) {
+            w->pos = i;
+            return bad(w, "unterminated string");
+        }
+        switch (cls[p[i]]) {
+        case 1:
+            *ce = i;
+            w->pos = i + 1;
+            return W_OK;
+        case 2: {
+            *esc = true;
+            if (i + 1 >= n)
+                break;
+            uint8_t c = p[i + 1];
+            uint32_t cp;
+            if (c == 'u') {
+                if (hex4(p + i + 2, n - i - 2, &cp) < 0) {
+                    w->pos = i;
+                    return bad(w, "bad \\u escape");
+                }
+                i += 6;
+            } else if (strchr("\"\\/bfnrt", c) && c) {
+                i += 2;
+            } else {
+                w->pos = i;
+                return bad(w, "bad escape");
+            }
+            continue;
+        }
+        case 3:
+            w->pos = i;
+            return bad(w, "control character in string");
+        default: {
+            size_t k = utf8_seq(p + i, n - i);
+            if (!k) {
+                w->pos = i;
+                return bad(w, "invalid UTF-8");
+            }
+            i += k;
+            continue;
+        }
+        }
+        w->pos = i;
+        return bad(w, "unterminated string");
+    }
+}
+
+/* One escape at raw[i] (a backslash): its decoded bytes into out (up to 4),
+ * their count in *olen; returns how many raw bytes it spans. A surrogate
+ * pair is one unit; a lone surrogate decodes as U+FFFD. */
+static size_t decode_escape(const uint8_t *raw, size_t i, size_t end, char out[4],
+                            size_t *olen)
+{
+    uint8_t c = raw[i + 1];
+    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+    if (c != 'u') {
+        out[0] = to[strchr(from, c) - from];
+        *olen = 1;
+        return 2;
+    }
+    uint32_t cp, lo;
+    size_t used = 6;
+    hex4(raw + i + 2, end - i - 2, &cp);
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+        if (i + 12 <= end && raw[i + 6] == '\\' && raw[i + 7] == 'u' &&
+            hex4(raw + i + 8, end - i - 8, &lo) == 0 && lo >= 0xDC00 && lo <= 0xDFFF) {
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            used = 12;
+        } else {
+            cp = 0xFFFD;
+        }
+    } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+        cp = 0xFFFD;
+    }
+    uint8_t *o = (uint8_t *)out;
+    if (cp < 0x80) { o[0] = (uint8_t)cp; *olen = 1; }
+    else if (cp < 0x800) { o[0] = (uint8_t)(0xC0 | cp >> 6); o[1] = (uint8_t)(0x80 | (cp & 0x3F)); *olen = 2; }
+    else if (cp < 0x10000) {
+        o[0] = (uint8_t)(0xE0 | cp >> 12); o[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
+        o[2] = (uint8_t)(0x80 | (cp & 0x3F)); *olen = 3;
+    } else {
+        o[0] = (uint8_t)(0xF0 | cp >> 18); o[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3F));
+        o[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3F)); o[3] = (uint8_t)(0x80 | (cp & 0x3F));
+        *olen = 4;
+    }
+    return used;
+}
+
+/* Decode the checked string raw[s..e) into w->dec; its length. Decoding never
+ * grows a string, so e - s bytes are enough. */
+static enum walk_rc decode_string(struct walk *w, size_t s, size_t e, size_t *dlen)
+{
+    if (grow((void **)&w->dec, &w->dec_cap, e - s + 1, 1) < 0)
+        return failed(w, "out of memory");
+    const uint8_t *raw = w->p;
+    size_t o = 0, i = s;
+    while (i < e) {
+        const uint8_t *bs = memchr(raw + i, '\\', e - i);
+        size_t run = bs ? (size_t)(bs - raw) - i : e - i;
+        memcpy(w->dec + o, raw + i, run);
+        o += run;
+        i += run;
+        if (i >= e)
+            break;
+        size_t olen;
+        i += decode_escape(raw, i, e, w->dec + o, &olen);
+        o += olen;
+    }
+    *dlen = o;
+    return W_OK;
+}
+
+/* The raw length of the unit at raw[i] and how many decoded bytes it makes:
+ * an escape, or one byte standing for itself. */
+static size_t unit_at(const uint8_t *raw, size_t i, size_t e, size_t *dlen)
+{
+    char tmp[4];
+    if (raw[i] != '\\') {
+        *dlen = 1;
+        return 1;
+    }
+    return decode_escape(raw, i, e, tmp, dlen);
+}
+
+/* Turn the kept decoded spans of the string raw[s..e) into raw spans, in
+ * place. A span cut inside an escape grows to the whole escape. */
+static void map_spans(struct walk *w, size_t s, size_t e)
+{
+    size_t i = s, d = 0, dl = 0, rlen = unit_at(w->p, i, e, &dl);
+    for (size_t k = 0; k < 2 * w->nkept; k++) {
+        struct span *sp = &w->kept[k / 2];
+        bool is_start = k % 2 == 0;
+        size_t target = is_start ? sp->s : sp->e - 1; /* the end's last byte */
+        while (target >= d + dl && i + rlen < e) {
+            d += dl;
+            i += rlen;
+            rlen = unit_at(w->p, i, e, &dl);
+        }
+        if (is_start)
+            sp->s = i;
+        else
+            sp->e = i + rlen;
+    }
+}
+
+/* The detectors whose anchors occur in text: one pass over the string. */
+static void prefilter(const struct scrub_engine *e, const uint8_t *s, size_t n, uint8_t *flag)
+{
+    memcpy(flag, e->always, e->ndets);
+    size_t pending = e->anchored;
+    for (size_t i = 0; i < n && pending; i++) {
+        uint8_t c = s[i];
+        bool gate = e->gate_single[c];
+        if (!gate && i + 1 < n) {
+            uint8_t c1 = s[i + 1];
+            gate = e->gate_pair[c][c1 >> 6] >> (c1 & 63) & 1;
+        }
+        if (!gate)
+            continue;
+        for (uint32_t k = e->first_idx[c]; k < e->first_idx[c + 1]; k++) {
+            const struct anchor *a = &e->anchors[k];
+            if (!flag[a->det] && a->len <= n - i && memcmp(s + i, a->text, a->len) == 0) {
+                flag[a->det] = 1;
+                pending--;
+            }
+        }
+    }
+}
+
+/* Merge the new matches (w->tmp) into the kept ones; both are sorted and
+ * do not overlap each other. */
+static enum walk_rc merge_kept(struct walk *w)
+{
+    if (!w->ntmp)
+        return W_OK;
+    if (grow((void **)&w->kept, &w->kept_cap, w->nkept + w->ntmp, sizeof *w->kept) < 0)
+        return failed(w, "out of memory");
+    size_t i = w->nkept, j = w->ntmp, o = w->nkept + w->ntmp;
+    while (j > 0) {
+        if (i > 0 && w->kept[i - 1].s > w->tmp[j - 1].s)
+            w->kept[--o] = w->kept[--i];
+        else
+            w->kept[--o] = w->tmp[--j];
+    }
+    w->nkept += w->ntmp;
+    w->ntmp = 0;
+    return W_OK;
+}
+
+/* Run one detector over the text; keep its matches that overlap nothing
+ * kept from an earlier detector. */
+static enum walk_rc run_detector(struct walk *w, uint32_t d, const char *t, size_t n)
+{
+    const struct scrub_detector *det = &w->e->dets[d];
+    size_t start = 0, k = 0, ms, me;
+    while (start < n) {
+        int rc = det->find(det->ctx, t, n, start, &ms, &me);
+        if (rc == 0)
+            break;
+        if (rc < 0 || ms < start || me <= ms || me > n) {
+            snprintf(w->err, w->errlen, "detector %s failed", det->name);
+            return W_FAIL;
+        }
+        while (k < w->nkept && w->kept[k].e <= ms)
+            k++;
+        if (k >= w->nkept || w->kept[k].s >= me) {
+            if (grow((void **)&w->tmp, &w->tmp_cap, w->ntmp + 1, sizeof *w->tmp) < 0)
+                return failed(w, "out of memory");
+            w->tmp[w->ntmp++] = (struct span){ ms, me, d };
+        }
+        start = me;
+    }
+    return merge_kept(w);
+}
+
+static void path_append(struct walk *w, size_t *o, size_t cap, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n && *o + 1 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        w->paths[(*o)++] = c < 0x20 || c == 0x7F ? '?' : (char)c;
+    }
+}
+
+/* Record the JSON path of the string being scanned ("messages[3].content");
+ * `last_key` names the innermost member instead of the frame's own key. */
+static enum walk_rc record_path(struct walk *w, const char *last_key, size_t *off)
+{
+    enum { PATH_MAX_LEN = 200 };
+    if (grow((void **)&w->paths, &w->paths_cap, w->paths_len + PATH_MAX_LEN + 8, 1) < 0)
+        return failed(w, "out of memory");
+    size_t o = w->paths_len, cap = w->paths_len + PATH_MAX_LEN;
+    *off = o;
+    if (w->depth == 0)
+        path_append(w, &o, cap, "(body)", 6);
+    for (size_t i = 0; i < w->depth && o + 1 < cap; i++) {
+        const struct frame *f = &w->frames[i];
+        if (f->is_obj) {
+            if (i > 0)
+                path_append(w, &o, cap, ".", 1);
+            if (last_key && i + 1 == w->depth)
+                path_append(w, &o, cap, last_key, strlen(last_key));
+            else
+                path_append(w, &o, cap, (const char *)w->p + f->key_off,
+                            f->key_len > 48 ? 48 : f->key_len);
+        } else {
+            char idx[16];
+            int n = snprintf(idx, sizeof idx, "[%u]", f->index);
+            path_append(w, &o, cap, idx, (size_t)n);
+        }
+    }
+    if (o + 1 >= cap)
+        memcpy(w->paths + cap - 4, "...", 3), o = cap - 1;
+    w->paths[o++] = '\0';
+    w->paths_len = o;
+    return W_OK;
+}
+
+/* Keep the matches of one string as findings. */
+static enum walk_rc add_findings(struct walk *w, const char *t, size_t s, size_t e, bool esc,
+                                 const char *last_key)
+{
+    size_t path;
+    if (record_path(w, last_key, &path) != W_OK)
+        return W_FAIL;
+    /* values first: map_spans turns the decoded offsets into raw ones */
+    size_t need = 0;
+    for (size_t k = 0; k < w->nkept; k++)
+        need += w->kept[k].e - w->kept[k].s;
+    if (grow((void **)&w->values, &w->values_cap, w->values_len + need, 1) < 0 ||
+        grow((void **)&w->f, &w->f_cap, w->nf + w->nkept, sizeof *w->f) < 0)
+        return failed(w, "out of memory");
+    size_t first = w->nf;
+    for (size_t k = 0; k < w->nkept; k++) {
+        const struct span *sp = &w->kept[k];
+        size_t vlen = sp->e - sp->s;
+        memcpy(w->values + w->values_len, t + sp->s, vlen);
+        w->f[w->nf++] = (struct finding){ .voff = w->values_len, .vlen = (uint32_t)vlen,
+                                          .det = sp->det, .path = path };
+        w->values_len += vlen;
+    }
+    if (esc) {
+        map_spans(w, s, e);
+    } else {
+        for (size_t k = 0; k < w->nkept; k++) {
+            w->kept[k].s += s;
+            w->kept[k].e += s;
+        }
+    }
+    size_t prev_end = 0;
+    for (size_t k = 0; k < w->nkept; k++) {
+        struct finding *f = &w->f[first + k];
+        f->rs = w->kept[k].s;
+        f->re = w->kept[k].e;
+        if (f->rs < prev_end) /* two spans in one escape: keep the first */
+            f->re = f->rs = prev_end;
+        prev_end = f->re;
+    }
+    return W_OK;
+}
+
+/* Scan the string raw[s..e) (content, checked) with every detector. */
+static enum walk_rc scan_string(struct walk *w, size_t s, size_t e, bool esc,
+                                const char *last_key)
+{
+    const char *t = (const char *)w->p + s;
+    size_t n = e - s;
+    enum walk_rc rc;
+    if (n == 0)
+        return W_OK;
+    if (esc) {
+        if ((rc = decode_string(w, s, e, &n)) != W_OK)
+            return rc;
+        t = w->dec;
+    }
+    prefilter(w->e, (const uint8_t *)t, n, w->flag);
+    w->nkept = w->ntmp = 0;
+    for (uint32_t d = 0; d < w->e->ndets; d++)
+        if (w->flag[d] && (rc = run_detector(w, d, t, n)) != W_OK)
+            return rc;
+    if (!w->nkept)
+        return W_OK;
+    return add_findings(w, t, s, e, esc, last_key);
+}
+
+/* ---- the grammar -------------------------------------------------------- */
+
+static bool is_lit(const char *k, size_t n, const char *lit)
+{
+    size_t m = strlen(lit);
+    return n == m && memcmp(k, lit, m) == 0;
+}
+
+/* Classify a member key. Keys with escapes are compared decoded. */
+static enum walk_rc classify_key(struct walk *w, struct frame *f, size_t s, size_t e, bool esc)
+{
+    static const char *const skip[] = { "model", "role", "stop_sequences", "temperature",
+                                        "top_p", "max_tokens", "top_k", "stream",
+                                        "metadata", "input_schema", NULL };
+    const char *k = (const char *)w->p + s;
+    size_t n = e - s;
+    f->key_off = s;
+    f->key_len = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+    f->key_kind = KEY_PLAIN;
+    if (n > 64)
+        return W_OK; /* no special key is that long, even escaped */
+    if (esc) {
+        enum walk_rc rc = decode_string(w, s, e, &n);
+        if (rc != W_OK)
+            return rc;
+        k = w->dec;
+    }
+    for (const char *const *x = skip; *x; x++)
+        if (is_lit(k, n, *x))
+            return f->key_kind = KEY_SKIP, W_OK;
+    if (is_lit(k, n, "type"))
+        f->key_kind = KEY_TYPE;
+    else if (is_lit(k, n, "data"))
+        f->key_kind = KEY_DATA;
+    else if (is_lit(k, n, "tools"))
+        f->key_kind = KEY_TOOLS;
+    else if (f->tool_def && (is_lit(k, n, "name") || is_lit(k, n, "description")))
+        f->key_kind = KEY_TOOL_DOC;
+    return W_OK;
+}
+
+/* Read `"key" :` of an object member at w->pos. */
+static enum walk_rc parse_member_key(struct walk *w)
+{
+    struct frame *f = &w->frames[w->depth - 1];
+    if (w->pos >= w->len || w->p[w->pos] != '"')
+        return bad(w, "expected a member name");
+    size_t s, e;
+    bool esc;
+    enum walk_rc rc = parse_string(w, &s, &e, &esc);
+    if (rc != W_OK)
+        return rc;
+    if ((rc = classify_key(w, f, s, e, esc)) != W_OK)
+        return rc;
+    skip_ws(w);
+    if (w->pos >= w->len || w->p[w->pos] != ':')
+        return bad(w, "expected ':'");
+    w->pos++;
+    return W_OK;
+}
+
+/* Is the value about to be parsed left alone (skip-set key, skipped tree)? */
+static bool value_skipped(const struct walk *w)
+{
+    if (w->depth == 0)
+        return false;
+    const struct frame *f = &w->frames[w->depth - 1];
+    if (f->skip)
+        return true;
+    return f->is_obj && (f->key_kind == KEY_SKIP || f->key_kind == KEY_TYPE ||
+                         f->key_kind == KEY_TOOL_DOC);
+}
+
+static enum walk_rc push_frame(struct walk *w, bool is_obj)
+{
+    if (w->depth >= SCRUB_MAX_DEPTH) {
+        snprintf(w->err, w->errlen, "JSON nests deeper than %d levels", SCRUB_MAX_DEPTH);
+        return W_DEEP;
+    }
+    if (grow((void **)&w->frames, &w->frames_cap, w->depth + 1, sizeof *w->frames) < 0)
+        return failed(w, "out of memory");
+    const struct frame *parent = w->depth ? &w->frames[w->depth - 1] : NULL;
+    struct frame *f = &w->frames[w->depth];
+    memset(f, 0, sizeof *f);
+    f->is_obj = is_obj;
+    f->skip = value_skipped(w);
+    f->tools_array = !is_obj && parent && parent->is_obj && parent->key_kind == KEY_TOOLS;
+    f->tool_def = is_obj && parent && !parent->is_obj && parent->tools_array;
+    w->depth++;
+    w->pos++;
+    return W_OK;
+}
+
+/* An object closes: scan its deferred "data" unless it was a base64 block. */
+static enum walk_rc close_object(struct walk *w)
+{
+    struct frame *f = &w->frames[w->depth - 1];
+    if (f->has_data && !f->base64) {
+        enum walk_rc rc = scan_string(w, f->data_off, f->data_end,
+                                      memchr(w->p + f->data_off, '\\',
+                                             f->data_end - f->data_off) != NULL,
+                                      "data");
+        if (rc != W_OK)
+            return rc;
+    }
+    w->depth--;
+    w->pos++;
+    return W_OK;
+}
+
+static enum walk_rc string_value(struct walk *w)
+{
+    size_t s, e;
+    bool esc;
+    enum walk_rc rc = parse_string(w, &s, &e, &esc);
+    if (rc != W_OK)
+        return rc;
+    struct frame *f = w->depth ? &w->frames[w->depth - 1] : NULL;
+    if (f && f->is_obj && !f->skip && f->key_kind == KEY_TYPE) {
+        size_t dlen = e - s;
+        const char *t = (const char *)w->p + s;
+        if (esc) {
+            if ((rc = decode_string(w, s, e, &dlen)) != W_OK)
+                return rc;
+            t = w->dec;
+        }
+        if (dlen == 6 && memcmp(t, "base64", 6) == 0)
+            f->base64 = 1;
+        return W_OK;
+    }
+    if (value_skipped(w))
+        return W_OK;
+    if (f && f->is_obj && f->key_kind == KEY_DATA) {
+        if (f->base64)
+            return W_OK;
+        if (f->has_data) { /* a second "data": scan the first one now */
+            rc = scan_string(w, f->data_off, f->data_end,
+                             memchr(w->p + f->data_off, '\\', f->data_end - f->data_off) != NULL,
+                             "data");
+            if (rc != W_OK)
+                return rc;
+        }
+        f->has_data = 1;
+        f->data_off = s;
+        f->data_end = e;
+        return W_OK;
+    }
+    return scan_string(w, s, e, esc, NULL);
+}
+
+static enum walk_rc number_value(struct walk *w)
+{
+    const uint8_t *p = w->p;
+    size_t i = w->pos, n = w->len;
+    if (i < n && p[i] == '-')
+        i++;
+    if (i < n && p[i] == '0') {
+        i++;
+    } else if (i < n && p[i] >= '1' && p[i] <= '9') {
+        while (i < n && p[i] >= '0' && p[i] <= '9')
+            i++;
+    } else {
+        return bad(w, "bad number");
+    }
+    if (i < n && p[i] == '.') {
+        size_t d = ++i;
+        while (i < n && p[i] >= '0' && p[i] <= '9')
+            i++;
+        if (i == d)
+            return bad(w, "bad number");
+    }
+    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+        i++;
+        if (i < n && (p[i] == '+' || p[i] == '-'))
+            i++;
+        size_t d = i;
+        while (i < n && p[i] >= '0' && p[i] <= '9')
+            i++;
+        if (i == d)
+            return bad(w, "bad number");
+    }
+    w->pos = i;
+    return W_OK;
+}
+
+static enum walk_rc literal_value(struct walk *w)
+{
+    static const char *const lits[] = { "true", "false", "null" };
+    for (int k = 0; k < 3; k++) {
+        size_t n = strlen(lits[k]);
+        if (w->len - w->pos >= n && memcmp(w->p + w->pos, lits[k], n) == 0) {
+            w->pos += n;
+            return W_OK;
+        }
+    }
+    return bad(w, "unknown literal");
+}
+
+/* A value at w->pos. Containers are only opened: *opened says so. */
+static enum walk_rc parse_value(struct walk *w, bool *opened)
+{
+    *opened = false;
+    skip_ws(w);
+    if (w->pos >= w->len)
+        return bad(w, "expected a value");
+    uint8_t c = w->p[w->pos];
+    if (c == '{' || c == '[') {
+        *opened = true;
+        return push_frame(w, c == '{');
+    }
+    if (c == '"')
+        return string_value(w);
+    if (c == '-' || (c >= '0' && c <= '9'))
+        return number_value(w);
+    return literal_value(w);
+}
+
+/* After a value (or an opened container): the next member or element, or
+ * the end of the enclosing container(s). *need_value says a value is next. */
+static enum walk_rc after_value(struct walk *w, bool just_opened, bool *need_value)
+{
+    enum walk_rc rc;
+    *need_value = false;
+    for (;;) {
+        if (w->depth == 0) {
+            skip_ws(w);
+            return w->pos == w->len ? W_OK : bad(w, "data after the JSON value");
+        }
+        struct frame *f = &w->frames[w->depth - 1];
+        skip_ws(w);
+        if (w->pos >= w->len)
+            return bad(w, "unterminated container");
+        uint8_t c = w->p[w->pos];
+        if (c == (f->is_obj ? '}' : ']')) {
+            if (f->is_obj) {
+                if ((rc = close_object(w)) != W_OK)
+                    return rc;
+            } else {
+                w->depth--;
+                w->pos++;
+            }
+            just_opened = false;
+            continue;
+        }
+        if (!just_opened) {
+            if (c != ',')
+                return bad(w, "expected ',' or the container's end");
+            w->pos++;
+            skip_ws(w);
+            if (!f->is_obj)
+                f->index++;
+        }
+        if (f->is_obj && (rc = parse_member_key(w)) != W_OK)
+            return rc;
+        *need_value = true;
+        return W_OK;
+    }
+}
+
+static enum walk_rc walk_json(struct walk *w)
+{
+    bool opened, need_value = true;
+    enum walk_rc rc;
+    while (need_value) {
+        if ((rc = parse_value(w, &opened)) != W_OK)
+            return rc;
+        if ((rc = after_value(w, opened, &need_value)) != W_OK)
+            return rc;
+    }
+    return W_OK;
+}
+
+/* ---- placeholders and the new body -------------------------------------- */
+
+static int finding_cmp(const void *a, const void *b)
+{
+    const struct finding *x = a, *y = b;
+    return x->rs < y->rs ? -1 : x->rs > y->rs;
+}
+
+static uint64_t value_hash(const char *v, size_t n, uint32_t label)
+{
+    uint64_t h = 1469598103934665603ull ^ label;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)v[i]) * 1099511628211ull;
+    return h;
+}
+
+/* Number the secret findings per label in order of appearance, the same
+ * value getting the same number; hash the identifiers. */
+static int assign_placeholders(const struct scrub_engine *e, struct walk *w)
+{
+    size_t cap = 16;
+    while (cap < 2 * w->nf)
+        cap *= 2;
+    uint32_t *table = malloc(cap * sizeof *table); /* finding index + 1, 0 empty */
+    uint32_t *next = calloc(e->ndets ? e->ndets : 1, sizeof *next);
+    if (!table || !next) {
+        free(table);
+        free(next);
+        return -1;
+    }
+    memset(table, 0, cap * sizeof *table);
+    for (size_t i = 0; i < w->nf; i++) {
+        struct finding *f = &w->f[i];
+        const char *v = w->values + f->voff;
+        if (e->dets[f->det].tier == APX_TIER_IDENTIFIER) {
+            unsigned char md[EVP_MAX_MD_SIZE];
+            unsigned int mdlen = 0;
+            HMAC(EVP_sha256(), e->key, SCRUB_KEY_LEN, (const unsigned char *)v, f->vlen,
+                 md, &mdlen);
+            f->number = (uint32_t)md[0] << 24 | (uint32_t)md[1] << 16 |
+                        (uint32_t)md[2] << 8 | md[3];
+            continue;
+        }
+        uint32_t label = e->label_of[f->det];
+        size_t h = (size_t)value_hash(v, f->vlen, label) & (cap - 1);
+        for (;; h = (h + 1) & (cap - 1)) {
+            if (!table[h]) {
+                table[h] = (uint32_t)i + 1;
+                f->number = ++next[label];
+                break;
+            }
+            const struct finding *g = &w->f[table[h] - 1];
+            if (e->label_of[g->det] == label && g->vlen == f->vlen &&
+                memcmp(w->values + g->voff, v, f->vlen) == 0) {
+                f->number = g->number;
+                break;
+            }
+        }
+    }
+    free(table);
+    free(next);
+    return 0;
+}
+
+static int placeholder(const struct scrub_engine *e, const struct finding *f, char *buf,
+                       size_t size)
+{
+    const struct scrub_detector *d = &e->dets[f->det];
+    if (d->tier == APX_TIER_IDENTIFIER)
+        return snprintf(buf, size, "<%s_HMAC:%08X>", d->label, f->number);
+    return snprintf(buf, size, "<%s_%u>", d->label, f->number);
+}
+
+static int build_body(const struct scrub_engine *e, const struct walk *w,
+                      struct scrub_result *res)
+{
+    char ph[160];
+    size_t out = w->len;
+    for (size_t i = 0; i < w->nf; i++) {
+        int n = placeholder(e, &w->f[i], ph, sizeof ph);
+        if (n < 0 || (size_t)n >= sizeof ph)
+            return -1;
+        out = out - (w->f[i].re - w->f[i].rs) + (size_t)n;
+    }
+    uint8_t *b = malloc(out ? out : 1);
+    if (!b)
+        return -1;
+    size_t o = 0, from = 0;
+    for (size_t i = 0; i < w->nf; i++) {
+        const struct finding *f = &w->f[i];
+        memcpy(b + o, w->p + from, f->rs - from);
+        o += f->rs - from;
+        int n = placeholder(e, f, ph, sizeof ph);
+        memcpy(b + o, ph, (size_t)n);
+        o += (size_t)n;
+        from = f->re;
+    }
+    memcpy(b + o, w->p + from, w->len - from);
+    o += w->len - from;
+    res->body = b;
+    res->body_len = o;
+    return 0;
+}
+
+/* "github_token 1 at system[0].text; email 2 at messages[3].content, ..." */
+static void summarize(const struct scrub_engine *e, const struct walk *w,
+                      struct scrub_result *res)
+{
+    enum { PATHS_SHOWN = 3 };
+    size_t o = 0, cap = sizeof res->summary;
+    res->summary[0] = '\0';
+    for (size_t d = 0; d < e->ndets && o + 1 < cap; d++) {
+        if (!res->hits[d])
+            continue;
+        o += (size_t)snprintf(res->summary + o, cap - o, "%s%s %u at", o ? "; " : "",
+                              e->dets[d].name, res->hits[d]);
+        size_t shown = 0, more = 0, last = SIZE_MAX;
+        for (size_t i = 0; i < w->nf && o + 1 < cap; i++) {
+            const struct finding *f = &w->f[i];
+            if (f->det != d || f->path == last)
+                continue;
+            last = f->path;
+            if (shown == PATHS_SHOWN) {
+                more++;
+                continue;
+            }
+            o += (size_t)snprintf(res->summary + o, cap - o, "%s %s", shown ? "," : "",
+                                  w->paths + f->path);
+            shown++;
+        }
+        if (more && o + 1 < cap)
+            o += (size_t)snprintf(res->summary + o, cap - o, " and %zu more", more);
+    }
+    if (o >= cap)
+        memcpy(res->summary + cap - 4, "...", 4);
+}
+
+static void walk_free(struct walk *w)
+{
+    free(w->frames);
+    free(w->dec);
+    free(w->kept);
+    free(w->tmp);
+    free(w->flag);
+    free(w->f);
+    if (w->values)
+        OPENSSL_cleanse(w->values, w->values_cap);
+    free(w->values);
+    free(w->paths);
+}
+
+enum scrub_outcome scrub_body(const struct scrub_engine *e, const uint8_t *body, size_t len,
+                              bool rewrite, struct scrub_result *res)
+{
+    memset(res, 0, sizeof *res);
+    struct walk w = { .e = e, .p = body, .len = len, .err = res->error,
+                      .errlen = sizeof res->error };
+    w.flag = calloc(e->ndets ? e->ndets : 1, 1);
+    res->hits = calloc(e->ndets ? e->ndets : 1, sizeof *res->hits);
+    if (!w.flag || !res->hits) {
+        snprintf(res->error, sizeof res->error, "out of memory");
+        res->outcome = SCRUB_FAILED;
+        goto done;
+    }
+    switch (walk_json(&w)) {
+    case W_OK: break;
+    case W_BAD: res->outcome = SCRUB_NOT_JSON; goto done;
+    case W_DEEP: res->outcome = SCRUB_TOO_DEEP; goto done;
+    default: res->outcome = SCRUB_FAILED; goto done;
+    }
+    /* a finding emptied by map_spans (two spans in one escape) is dropped */
+    size_t kept = 0;
+    for (size_t i = 0; i < w.nf; i++)
+        if (w.f[i].re > w.f[i].rs)
+            w.f[kept++] = w.f[i];
+    w.nf = kept;
+    if (w.nf == 0) {
+        res->outcome = SCRUB_CLEAN;
+        goto done;
+    }
+    qsort(w.f, w.nf, sizeof *w.f, finding_cmp); /* deferred "data" strings come late */
+    for (size_t i = 0; i < w.nf; i++)
+        res->hits[w.f[i].det]++;
+    res->total = w.nf;
+    if (assign_placeholders(e, &w) < 0 || (rewrite && build_body(e, &w, res) < 0)) {
+        snprintf(res->error, sizeof res->error, "out of memory");
+        res->outcome = SCRUB_FAILED;
+        goto done;
+    }
+    summarize(e, &w, res);
+    res->outcome = SCRUB_FOUND;
+done:
+    walk_free(&w);
+    return res->outcome;
+}
+
+void scrub_result_free(struct scrub_result *res)
+{
+    free(res->body);
+    free(res->hits);
+    res->body = NULL;
+    res->hits = NULL;
+}

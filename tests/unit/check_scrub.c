@@ -1,0 +1,485 @@
+/*
+ * check_scrub: the scrubber's JSON walker and splicer (plugins/stages/
+ * scrubber/scrub.c) with the sixteen real detector plugins, loaded from the
+ * build tree the way the daemon loads them. One test per rule of SPEC
+ * section 6; every output that should be JSON is parsed by jansson.
+ */
+#include <check.h>
+#include <dlfcn.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "detectors.h"
+#include "scrub.h"
+
+static const char *const builtin[] = {
+    "anthropic_key", "openai_key", "aws_access_key", "github_token", "google_api_key",
+    "stripe_key", "private_key", "jwt", "db_connection_string", "bearer_token",
+    "basic_auth", "sonarqube_token", "jenkins_api_token", "ansible_vault",
+    "hashicorp_vault_token", "email",
+};
+#define NDET (sizeof builtin / sizeof *builtin)
+
+/* The key of the HMAC vectors below; the expected placeholders were
+ * computed apart from this code, with
+ *   printf %s VALUE | openssl dgst -sha256 -mac HMAC -macopt hexkey:KEY */
+static const char *const key_hex =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+static void *handles[NDET];
+static struct detector dets[NDET];
+static struct scrub_engine *engine;
+
+static const char *mock_opt_string(const struct apx_config *c, const char *k, const char *def)
+{
+    (void)c;
+    (void)k;
+    return def;
+}
+
+static size_t mock_opt_list_len(const struct apx_config *c, const char *k)
+{
+    (void)c;
+    (void)k;
+    return 0;
+}
+
+static void mock_log(const struct apx_host *h, enum apx_log_level l, const char *fmt, ...)
+{
+    (void)h;
+    (void)l;
+    (void)fmt;
+}
+
+static const struct apx_host mock_host = {
+    .abi_major = APX_ABI_MAJOR, .abi_minor = APX_ABI_MINOR,
+    .struct_size = sizeof(struct apx_host),
+    .log = mock_log, .opt_string = mock_opt_string, .opt_list_len = mock_opt_list_len,
+};
+
+static int find_det(const void *ctx, const char *t, size_t n, size_t start, size_t *ms,
+                    size_t *me)
+{
+    return detector_find(ctx, t, n, start, ms, me);
+}
+
+static void load_detector(size_t i, struct scrub_detector *out)
+{
+    char path[1024], err[512];
+    const char *top = getenv("top_builddir");
+    snprintf(path, sizeof path, "%s/plugins/detectors/.libs/%s.so", top ? top : ".", builtin[i]);
+    handles[i] = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    ck_assert_msg(handles[i], "dlopen %s: %s", path, dlerror());
+    const struct apx_plugin *p = dlsym(handles[i], APX_PLUGIN_SYMBOL);
+    ck_assert_ptr_nonnull(p);
+    struct apx_error perr = { { 0 } };
+    ck_assert_int_eq(p->init(&mock_host, NULL, &dets[i].state, &perr), 0);
+    dets[i].spec = p->detector;
+    dets[i].pub = (struct apx_detector){ p->name, p->detector.label, p->detector.tier,
+                                         p->detector.priority, p->detector.anchors };
+    ck_assert_msg(detector_compile(&dets[i], err, sizeof err) == 0, "%s", err);
+    *out = (struct scrub_detector){ p->name, p->detector.label, p->detector.tier,
+                                    p->detector.anchors, find_det, &dets[i] };
+}
+
+static void setup(void)
+{
+    struct scrub_detector sd[NDET];
+    uint8_t key[SCRUB_KEY_LEN];
+    char err[256];
+    for (size_t i = 0; i < NDET; i++)
+        load_detector(i, &sd[i]);
+    ck_assert_int_eq(scrub_parse_key(key_hex, key), 0);
+    engine = scrub_engine_new(sd, NDET, key, err, sizeof err);
+    ck_assert_msg(engine, "%s", err);
+}
+
+static void teardown(void)
+{
+    scrub_engine_free(engine);
+    for (size_t i = 0; i < NDET; i++) {
+        const struct apx_plugin *p = dlsym(handles[i], APX_PLUGIN_SYMBOL);
+        detector_release(&dets[i]);
+        if (p->fini)
+            p->fini(dets[i].state);
+        dlclose(handles[i]);
+    }
+}
+
+/* Scrub `in`; return the new body (or a copy of the input when unchanged)
+ * as a string the caller frees, after checking it parses as JSON. */
+static bool check_json = true; /* jansson refuses lone surrogates, which RFC 8259 allows */
+
+static char *scrub(const char *in, enum scrub_outcome want, struct scrub_result *res)
+{
+    enum scrub_outcome got = scrub_body(engine, (const uint8_t *)in, strlen(in), true, res);
+    ck_assert_msg(got == want, "outcome %d, want %d (%s) for %.80s", got, want, res->error, in);
+    char *out = res->body ? strndup((const char *)res->body, res->body_len) : strdup(in);
+    ck_assert_ptr_nonnull(out);
+    if (check_json && (got == SCRUB_CLEAN || got == SCRUB_FOUND)) {
+        json_error_t jerr;
+        json_t *j = json_loads(out, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL,
+                               &jerr);
+        ck_assert_msg(j, "output is not JSON: %s: %.200s", jerr.text, out);
+        json_decref(j);
+    }
+    return out;
+}
+
+/* Scrub and compare with the exact expected body. */
+static void expect(const char *in, const char *want)
+{
+    struct scrub_result r;
+    char *out = scrub(in, strcmp(in, want) ? SCRUB_FOUND : SCRUB_CLEAN, &r);
+    ck_assert_str_eq(out, want);
+    free(out);
+    scrub_result_free(&r);
+}
+
+static size_t hits_of(const struct scrub_result *r, const char *name)
+{
+    for (size_t i = 0; i < NDET; i++)
+        if (strcmp(builtin[i], name) == 0)
+            return r->hits[i];
+    return 0;
+}
+
+#define AWS1 "AKIAIOSFODNN7EXAMPLE"
+#define AWS2 "ASIAY34FZKBOKMUTVV7A"
+#define GHP "ghp_" "aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789"
+#define JWT "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0." \
+            "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+
+START_TEST(clean_body_is_identical)
+{
+    expect("{\"model\": \"claude\", \"messages\" :[ {\"role\":\"user\",\"content\":\"hi \\u00e9 \\n"
+           "commit 3f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39, uuid "
+           "123e4567-e89b-12d3-a456-426614174000\"}], \"max_tokens\": 1.50e3}",
+           "{\"model\": \"claude\", \"messages\" :[ {\"role\":\"user\",\"content\":\"hi \\u00e9 \\n"
+           "commit 3f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39, uuid "
+           "123e4567-e89b-12d3-a456-426614174000\"}], \"max_tokens\": 1.50e3}");
+}
+END_TEST
+
+START_TEST(bytes_outside_spans_are_kept)
+{
+    /* spacing, escapes, number spelling and key order around the finding */
+    expect("{ \"b\" : 1.0E+2 ,\"a\":\"x\\/y " AWS1 " \\u00e9\\t\" , \"c\":[ -0 ] }",
+           "{ \"b\" : 1.0E+2 ,\"a\":\"x\\/y <AWS_ACCESS_KEY_1> \\u00e9\\t\" , \"c\":[ -0 ] }");
+}
+END_TEST
+
+START_TEST(numbering_in_order_of_appearance)
+{
+    expect("{\"messages\":[\"" AWS2 "\",\"" AWS1 " " AWS2 "\"],\"x\":\"" GHP " " AWS1 "\"}",
+           "{\"messages\":[\"<AWS_ACCESS_KEY_1>\",\"<AWS_ACCESS_KEY_2> <AWS_ACCESS_KEY_1>\"],"
+           "\"x\":\"<GITHUB_TOKEN_1> <AWS_ACCESS_KEY_2>\"}");
+}
+END_TEST
+
+START_TEST(same_prefix_scrubs_to_same_bytes)
+{
+    /* a later turn resends the earlier turns first: their bytes must not move */
+    const char *turn1 = "{\"messages\":[{\"role\":\"user\",\"content\":\"" AWS1 "\"}]}";
+    const char *turn2 = "{\"messages\":[{\"role\":\"user\",\"content\":\"" AWS1 "\"},"
+                        "{\"role\":\"user\",\"content\":\"" AWS2 " " AWS1 "\"}]}";
+    struct scrub_result r1, r2;
+    char *o1 = scrub(turn1, SCRUB_FOUND, &r1), *o2 = scrub(turn2, SCRUB_FOUND, &r2);
+    size_t prefix = strlen(o1) - 2; /* up to the closing ]} */
+    ck_assert_int_eq(strncmp(o1, o2, prefix), 0);
+    ck_assert_ptr_nonnull(strstr(o2, "<AWS_ACCESS_KEY_2> <AWS_ACCESS_KEY_1>"));
+    free(o1);
+    free(o2);
+    scrub_result_free(&r1);
+    scrub_result_free(&r2);
+}
+END_TEST
+
+START_TEST(hmac_identifiers_match_openssl)
+{
+    /* openssl dgst values for key 00..1f */
+    expect("{\"t\":\"mail alice@example.com or bob.smith@corp.example.org\"}",
+           "{\"t\":\"mail <EMAIL_HMAC:A59FC578> or <EMAIL_HMAC:4371ABE3>\"}");
+}
+END_TEST
+
+START_TEST(escapes_are_decoded)
+{
+    /* \u0040 is '@': the e-mail is found, and its escape replaced with it */
+    expect("{\"t\":\"alice\\u0040example.com\"}", "{\"t\":\"<EMAIL_HMAC:A59FC578>\"}");
+    /* an escaped quote ends nothing: the key after it is still found */
+    expect("{\"t\":\"say \\\"" AWS1 "\\\" now\"}", "{\"t\":\"say \\\"<AWS_ACCESS_KEY_1>\\\" now\"}");
+}
+END_TEST
+
+START_TEST(pem_over_newline_escapes_is_one_match)
+{
+    const char *in =
+        "{\"content\":\"key:\\n-----BEGIN RSA PRIVATE KEY-----\\n"
+        "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\\n"
+        "VTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxK\\n"
+        "-----END RSA PRIVATE KEY-----\\nend\"}";
+    expect(in, "{\"content\":\"key:\\n<PRIVATE_KEY_1>\\nend\"}");
+}
+END_TEST
+
+START_TEST(pem_with_line_number_prefixes)
+{
+    /* Claude Code's Read tool output: "     2→" before every line */
+    const char *in =
+        "{\"content\":\"     1\\u2192-----BEGIN OPENSSH PRIVATE KEY-----\\n"
+        "     2\xe2\x86\x92" "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\\n"
+        "     3\xe2\x86\x92" "QyNTUxOQAAACBJ2Bq0Jm4Q2W3ZpYy1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAA\\n"
+        "     4\xe2\x86\x92" "-----END OPENSSH PRIVATE KEY-----\\n     5\xe2\x86\x92" "done\"}";
+    struct scrub_result r;
+    char *out = scrub(in, SCRUB_FOUND, &r);
+    ck_assert_uint_eq(hits_of(&r, "private_key"), 1);
+    ck_assert_ptr_null(strstr(out, "b3BlbnNz"));
+    ck_assert_ptr_null(strstr(out, "END OPENSSH"));
+    ck_assert_ptr_nonnull(strstr(out, "done"));
+    free(out);
+    scrub_result_free(&r);
+}
+END_TEST
+
+START_TEST(skip_keys_keep_whole_subtrees)
+{
+    const char *in =
+        "{\"model\":\"" AWS1 "\",\"metadata\":{\"user_id\":\"alice@example.com\","
+        "\"deep\":[{\"x\":\"" GHP "\"}]},\"messages\":[{\"role\":\"" AWS1 "\","
+        "\"content\":[{\"type\":\"tool_use\",\"input_schema\":{\"properties\":{\"k\":"
+        "{\"description\":\"" AWS2 "\"}}},\"stop_sequences\":[\"" AWS2 "\"],"
+        "\"text\":\"" AWS2 "\"}]}]}";
+    struct scrub_result r;
+    char *out = scrub(in, SCRUB_FOUND, &r);
+    ck_assert_uint_eq(r.total, 1); /* only "text" */
+    ck_assert_ptr_nonnull(strstr(out, "\"text\":\"<AWS_ACCESS_KEY_1>\""));
+    ck_assert_ptr_nonnull(strstr(out, "\"model\":\"" AWS1));
+    ck_assert_ptr_nonnull(strstr(out, "alice@example.com"));
+    ck_assert_str_eq(r.summary, "aws_access_key 1 at messages[0].content[0].text");
+    free(out);
+    scrub_result_free(&r);
+}
+END_TEST
+
+START_TEST(skip_keys_are_exact_and_only_keys)
+{
+    /* "Model" is not "model"; a secret used as a key is never changed */
+    expect("{\"Model\":\"" AWS1 "\",\"" AWS2 "\":1}",
+           "{\"Model\":\"<AWS_ACCESS_KEY_1>\",\"" AWS2 "\":1}");
+    /* an escaped skip key is still the skip key */
+    expect("{\"mod\\u0065l\":\"" AWS1 "\"}", "{\"mod\\u0065l\":\"" AWS1 "\"}");
+}
+END_TEST
+
+START_TEST(tool_name_and_description_are_left)
+{
+    expect("{\"tools\":[{\"name\":\"" AWS1 "\",\"description\":\"" AWS2 "\","
+           "\"input_schema\":{\"type\":\"object\"},\"extra\":\"" AWS2 "\"}],"
+           "\"name\":\"" AWS1 "\"}",
+           "{\"tools\":[{\"name\":\"" AWS1 "\",\"description\":\"" AWS2 "\","
+           "\"input_schema\":{\"type\":\"object\"},\"extra\":\"<AWS_ACCESS_KEY_1>\"}],"
+           "\"name\":\"<AWS_ACCESS_KEY_2>\"}");
+}
+END_TEST
+
+START_TEST(base64_payloads_are_left)
+{
+    /* data after type, data before type, and a non-base64 type */
+    expect("{\"a\":{\"type\":\"base64\",\"media_type\":\"image/png\",\"data\":\"" AWS1 "\"},"
+           "\"b\":{\"data\":\"" AWS1 "\",\"type\":\"base64\"},"
+           "\"c\":{\"data\":\"" AWS2 "\",\"type\":\"text\"},\"d\":\"" AWS1 "\"}",
+           "{\"a\":{\"type\":\"base64\",\"media_type\":\"image/png\",\"data\":\"" AWS1 "\"},"
+           "\"b\":{\"data\":\"" AWS1 "\",\"type\":\"base64\"},"
+           "\"c\":{\"data\":\"<AWS_ACCESS_KEY_1>\",\"type\":\"text\"},"
+           "\"d\":\"<AWS_ACCESS_KEY_2>\"}");
+}
+END_TEST
+
+START_TEST(overlap_jwt_after_bearer)
+{
+    /* jwt (priority 80) runs before bearer_token (100): the token is a JWT */
+    expect("{\"t\":\"Authorization: Bearer " JWT "\"}",
+           "{\"t\":\"Authorization: Bearer <JWT_1>\"}");
+    /* a Bearer token that is no JWT is the bearer detector's, word kept */
+    expect("{\"t\":\"Authorization: Bearer abcDEF0123456789ghiJKL\"}",
+           "{\"t\":\"Authorization: Bearer <BEARER_TOKEN_1>\"}");
+}
+END_TEST
+
+START_TEST(overlap_url_with_credentials_beats_email)
+{
+    expect("{\"t\":\"DATABASE_URL=postgres://admin:s3cretPw@db.example.com:5432/app\"}",
+           "{\"t\":\"DATABASE_URL=<DB_CONNECTION_STRING_1>\"}");
+}
+END_TEST
+
+START_TEST(only_strings_are_scanned)
+{
+    expect("[11111111111111111111111111111111111, true, null, \"" AWS1 "\"]",
+           "[11111111111111111111111111111111111, true, null, \"<AWS_ACCESS_KEY_1>\"]");
+    /* a top-level string is a body too */
+    expect("\"" AWS1 "\"", "\"<AWS_ACCESS_KEY_1>\"");
+}
+END_TEST
+
+START_TEST(not_strict_json_passes)
+{
+    static const char *const bad[] = {
+        "{\"a\":NaN}", "{\"a\":Infinity}", "{\"a\":[1,]}", "{\"a\":1,}", "{'a':1}",
+        "{\"a\":01}", "{\"a\":\"x\"} extra", "{\"a\":\"\x01\"}", "{\"a\":\"\\x\"}",
+        "{\"a\":\"\xff\"}", "{\"a\":\"\xc0\xaf\"}", "{\"a\":\"\xed\xa0\x80\"}", "",
+        "{\"a\":\"" AWS1, "{\"a\":[\"" AWS1 "\"", "\xef\xbb\xbf{}", "{\"a\" 1}", "[1 2]",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        struct scrub_result r;
+        enum scrub_outcome o = scrub_body(engine, (const uint8_t *)bad[i], strlen(bad[i]), true,
+                                          &r);
+        ck_assert_msg(o == SCRUB_NOT_JSON, "case %zu: outcome %d", i, o);
+        ck_assert_ptr_null(r.body);
+        scrub_result_free(&r);
+    }
+}
+END_TEST
+
+START_TEST(lone_surrogate_does_not_stop_scrubbing)
+{
+    /* the output keeps the client's escapes; its validity is the walker's
+     * own check (a second pass finds clean JSON) since jansson refuses them */
+    check_json = false;
+    struct scrub_result r;
+    ck_assert_int_eq(scrub_body(engine, (const uint8_t *)"\"\\ud83d\"", 8, true, &r), SCRUB_CLEAN);
+    scrub_result_free(&r);
+    expect("{\"a\":\"\\ud83d " AWS1 "\",\"b\":\"\\udc00\\ud83d\\ude00 " AWS2 "\"}",
+           "{\"a\":\"\\ud83d <AWS_ACCESS_KEY_1>\",\"b\":\"\\udc00\\ud83d\\ude00 "
+           "<AWS_ACCESS_KEY_2>\"}");
+    check_json = true;
+}
+END_TEST
+
+static char *nested(size_t depth, const char *inner)
+{
+    size_t n = strlen(inner);
+    char *s = malloc(2 * depth + n + 1);
+    ck_assert_ptr_nonnull(s);
+    memset(s, '[', depth);
+    memcpy(s + depth, inner, n);
+    memset(s + depth + n, ']', depth);
+    s[2 * depth + n] = '\0';
+    return s;
+}
+
+START_TEST(deep_nesting_is_refused_not_crashed)
+{
+    struct scrub_result r;
+    char *s = nested(100000, "\"" AWS1 "\"");
+    ck_assert_int_eq(scrub_body(engine, (const uint8_t *)s, strlen(s), true, &r),
+                     SCRUB_TOO_DEEP);
+    scrub_result_free(&r);
+    free(s);
+    s = nested(SCRUB_MAX_DEPTH, "\"" AWS1 "\"");
+    ck_assert_int_eq(scrub_body(engine, (const uint8_t *)s, strlen(s), true, &r), SCRUB_FOUND);
+    ck_assert_uint_eq(r.total, 1);
+    scrub_result_free(&r);
+    free(s);
+}
+END_TEST
+
+START_TEST(huge_string)
+{
+    size_t n = 5 * 1024 * 1024;
+    char *s = malloc(n + 64);
+    ck_assert_ptr_nonnull(s);
+    strcpy(s, "{\"t\":\"");
+    size_t o = strlen(s);
+    for (; o < n; o++)
+        s[o] = "lorem ipsum dolor sit amet\\n"[o % 28];
+    strcpy(s + o, " " AWS1 "\"}");
+    struct scrub_result r;
+    ck_assert_int_eq(scrub_body(engine, (const uint8_t *)s, strlen(s), true, &r), SCRUB_FOUND);
+    ck_assert_uint_eq(r.body_len, strlen(s) - strlen(AWS1) + strlen("<AWS_ACCESS_KEY_1>"));
+    ck_assert_int_eq(memcmp(r.body, s, n - 100), 0);
+    scrub_result_free(&r);
+    free(s);
+}
+END_TEST
+
+START_TEST(audit_counts_without_rewriting)
+{
+    const char *in = "{\"t\":\"" AWS1 " alice@example.com " AWS1 "\"}";
+    struct scrub_result r;
+    ck_assert_int_eq(scrub_body(engine, (const uint8_t *)in, strlen(in), false, &r),
+                     SCRUB_FOUND);
+    ck_assert_ptr_null(r.body);
+    ck_assert_uint_eq(r.total, 3);
+    ck_assert_uint_eq(hits_of(&r, "aws_access_key"), 2);
+    ck_assert_uint_eq(hits_of(&r, "email"), 1);
+    ck_assert_str_eq(r.summary, "aws_access_key 2 at t; email 1 at t");
+    scrub_result_free(&r);
+}
+END_TEST
+
+START_TEST(summary_names_paths_never_values)
+{
+    const char *in = "{\"system\":[{\"text\":\"" GHP "\"}],\"messages\":[{\"content\":\"x\"},"
+                     "{\"content\":\"" AWS1 "\"},{\"content\":[{\"text\":\"" AWS1 "\"}]}]}";
+    struct scrub_result r;
+    char *out = scrub(in, SCRUB_FOUND, &r);
+    ck_assert_str_eq(r.summary, "aws_access_key 2 at messages[1].content, "
+                                "messages[2].content[0].text; "
+                                "github_token 1 at system[0].text");
+    ck_assert_ptr_null(strstr(r.summary, "AKIA"));
+    free(out);
+    scrub_result_free(&r);
+}
+END_TEST
+
+START_TEST(seed_examples_are_caught)
+{
+    expect("{\"t\":\"AKIAIOSFODNN7EXAMPLE ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}",
+           "{\"t\":\"<AWS_ACCESS_KEY_1> <GITHUB_TOKEN_1>\"}");
+}
+END_TEST
+
+static Suite *scrub_suite(void)
+{
+    Suite *s = suite_create("scrub");
+    TCase *t = tcase_create("walker");
+    tcase_add_unchecked_fixture(t, setup, teardown);
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, clean_body_is_identical);
+    tcase_add_test(t, bytes_outside_spans_are_kept);
+    tcase_add_test(t, numbering_in_order_of_appearance);
+    tcase_add_test(t, same_prefix_scrubs_to_same_bytes);
+    tcase_add_test(t, hmac_identifiers_match_openssl);
+    tcase_add_test(t, escapes_are_decoded);
+    tcase_add_test(t, pem_over_newline_escapes_is_one_match);
+    tcase_add_test(t, pem_with_line_number_prefixes);
+    tcase_add_test(t, skip_keys_keep_whole_subtrees);
+    tcase_add_test(t, skip_keys_are_exact_and_only_keys);
+    tcase_add_test(t, tool_name_and_description_are_left);
+    tcase_add_test(t, base64_payloads_are_left);
+    tcase_add_test(t, overlap_jwt_after_bearer);
+    tcase_add_test(t, overlap_url_with_credentials_beats_email);
+    tcase_add_test(t, only_strings_are_scanned);
+    tcase_add_test(t, not_strict_json_passes);
+    tcase_add_test(t, lone_surrogate_does_not_stop_scrubbing);
+    tcase_add_test(t, deep_nesting_is_refused_not_crashed);
+    tcase_add_test(t, huge_string);
+    tcase_add_test(t, audit_counts_without_rewriting);
+    tcase_add_test(t, summary_names_paths_never_values);
+    tcase_add_test(t, seed_examples_are_caught);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(scrub_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
