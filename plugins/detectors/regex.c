@@ -17,8 +17,10 @@
  * sample is refused there, naming the sample. The samples may also be
  * given as top-level lists, samples_match and samples_no_match. The
  * pipeline's own `priority` key sets the order; a `priority` option is only
- * a default. No anchors: the scrubber's pre-filter cannot know what a
- * pattern needs, so this detector always runs.
+ * a default. `anchors: ["itk_"]` (literals one of which every match holds)
+ * lets the scrubber skip strings without them; without anchors the
+ * detector runs on every string. The host refuses anchors that a `match`
+ * sample does not hold.
  */
 #include <limits.h>
 #include <stdint.h>
@@ -38,6 +40,7 @@ struct regex_state {
     int priority;
     char **match;       /* NULL-terminated */
     char **no_match;    /* NULL-terminated */
+    char **anchors;     /* NULL-terminated; empty: none */
 };
 
 static void free_list(char **v)
@@ -56,6 +59,7 @@ static void regex_fini(void *state)
     free(st->pattern);
     free_list(st->match);
     free_list(st->no_match);
+    free_list(st->anchors);
     free(st);
 }
 
@@ -157,7 +161,8 @@ static int regex_init(const struct apx_host *host, const struct apx_config *cfg,
     }
     if (read_samples(host, cfg, "samples.match", "samples_match", 1, &st->match, err) < 0 ||
         read_samples(host, cfg, "samples.no_match", "samples_no_match", 1, &st->no_match,
-                     err) < 0)
+                     err) < 0 ||
+        read_samples(host, cfg, "anchors", "anchors", 0, &st->anchors, err) < 0)
         goto fail;
 
     *state = st;
@@ -180,7 +185,7 @@ static int regex_setup(void *state, struct apx_detector_spec *spec, struct apx_e
     spec->pattern = st->pattern;
     spec->find = NULL;
     spec->validate = NULL;
-    spec->anchors = NULL;
+    spec->anchors = st->anchors[0] ? (const char *const *)st->anchors : NULL;
     spec->must_match = (const char *const *)st->match;
     spec->must_not_match = (const char *const *)st->no_match;
     return 0;
