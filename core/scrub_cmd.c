@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core.h"
 #include "counters.h"
@@ -29,7 +30,7 @@ static void scrub_usage(FILE *out)
 {
     fprintf(out,
             "Usage: anthropic-proxy scrub [--config FILE] [--pipeline FILE] [--key-file FILE]\n"
-            "                             [--audit] < BODY > SCRUBBED\n"
+            "                             [--audit] [--repeat N] < BODY > SCRUBBED\n"
             "\n"
             "Run the pipeline's scrubber stage and detectors on one request body read\n"
             "from stdin, as the proxy would on a POST: the scrubbed body goes to stdout,\n"
@@ -39,6 +40,8 @@ static void scrub_usage(FILE *out)
             "  -p, --pipeline FILE  pipeline file, as for the daemon\n"
             "  -k, --key-file FILE  read SCRUB_HMAC_KEY (64 hex characters) from FILE\n"
             "  -a, --audit          report only: write the body unchanged\n"
+            "  -r, --repeat N       scrub the body N times and report the median time of\n"
+            "                       a run (for benchmarks; counts add up over the runs)\n"
             "\n"
             "SCRUB_MODE is taken as pseudonymize (audit with --audit) whatever the\n"
             "settings say. Exit status: 0 scanned (found or not), 1 the body was refused\n"
@@ -126,14 +129,17 @@ static void print_counter(void *arg, const char *name, uint64_t value)
     }
 }
 
-static int report(struct core *core, const struct exchange *ex, int verdict)
+static int report(struct core *core, const struct exchange *ex, int verdict, size_t in_len,
+                  double seconds)
 {
     if (verdict != APX_OK) {
         fprintf(stderr, "anthropic-proxy scrub: refused (%d %s): %s\n", ex->block_status,
                 ex->block_type, ex->block_message);
         return 1;
     }
-    fprintf(stderr, "anthropic-proxy scrub: values replaced per detector:\n");
+    fprintf(stderr, "anthropic-proxy scrub: %zu bytes in %.3f ms (%.0f MB/s); values replaced "
+            "per detector:\n", in_len, seconds * 1e3,
+            seconds > 0 ? (double)in_len / 1e6 / seconds : 0.0);
     counters_each(core->counters, "scrub_hits_total", print_counter, NULL);
     if (fwrite(ex->body ? (const void *)ex->body : "", 1, ex->body_len, stdout) != ex->body_len ||
         fflush(stdout) != 0) {
@@ -143,7 +149,53 @@ static int report(struct core *core, const struct exchange *ex, int verdict)
     return 0;
 }
 
-static int scrub_run(struct settings *s)
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Run the scrubber stage on the body `repeat` times (benchmarks), putting
+ * the input back before each run; *median is the median time of a run.
+ * The stage's verdict, -2 without a scrubber stage, -3 out of memory. */
+static int run_scrubber(struct exchange *ex, unsigned repeat, double *median)
+{
+    size_t len = ex->body_len;
+    double *t = calloc(repeat, sizeof *t);
+    uint8_t *orig = malloc(len ? len : 1);
+    int verdict = -3;
+    unsigned runs = 0;
+    if (!t || !orig)
+        goto done;
+    if (len)
+        memcpy(orig, ex->body, len);
+    for (; runs < repeat; runs++) {
+        if (runs > 0) {
+            if (ex->body_cap < len &&
+                (exchange_reserve_body(ex, len) < 0 || ex->body_cap < len))
+                goto done;
+            memcpy(ex->body, orig, len);
+            ex->body_len = len;
+        }
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        verdict = stages_run_one_on_request(ex, "scrubber");
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        t[runs] = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        if (verdict != APX_OK) {
+            runs++;
+            break;
+        }
+    }
+    qsort(t, runs, sizeof *t, cmp_double);
+    *median = runs ? t[runs / 2] : 0;
+done:
+    free(t);
+    free(orig);
+    return verdict;
+}
+
+static int scrub_run(struct settings *s, unsigned repeat)
 {
     char err[512];
     struct core *core = core_oneshot_open(s, true, err, sizeof err);
@@ -158,13 +210,17 @@ static int scrub_run(struct settings *s)
         goto done;
     }
     if (read_body(ex) == 0) {
-        int verdict = stages_run_one_on_request(ex, "scrubber");
+        size_t in_len = ex->body_len;
+        double secs = 0;
+        int verdict = run_scrubber(ex, repeat, &secs);
         if (verdict == -2) {
             fprintf(stderr, "anthropic-proxy scrub: the pipeline %s has no scrubber stage\n",
                     core->gen->pipeline.file ? core->gen->pipeline.file : "(none)");
             rv = 2;
+        } else if (verdict == -3) {
+            fprintf(stderr, "anthropic-proxy scrub: out of memory\n");
         } else {
-            rv = report(core, ex, verdict);
+            rv = report(core, ex, verdict, in_len, secs);
         }
     }
 done:
@@ -181,19 +237,30 @@ int scrub_command(int argc, char **argv, char *const *environ_in)
         { "pipeline", required_argument, NULL, 'p' },
         { "key-file", required_argument, NULL, 'k' },
         { "audit", no_argument, NULL, 'a' },
+        { "repeat", required_argument, NULL, 'r' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *config = NULL, *pipeline = NULL, *key_file = NULL;
     bool audit = false;
+    unsigned long repeat = 1;
+    char *end;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:p:k:ah", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:p:k:ar:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config = optarg; break;
         case 'p': pipeline = optarg; break;
         case 'k': key_file = optarg; break;
         case 'a': audit = true; break;
+        case 'r':
+            repeat = strtoul(optarg, &end, 10);
+            if (*end || repeat < 1 || repeat > 10000) {
+                fprintf(stderr, "anthropic-proxy scrub: --repeat %s: allowed: 1 to 10000\n",
+                        optarg);
+                return 2;
+            }
+            break;
         case 'h': scrub_usage(stdout); return 0;
         default: scrub_usage(stderr); return 2;
         }
@@ -220,7 +287,7 @@ int scrub_command(int argc, char **argv, char *const *environ_in)
         rv = 2;
     } else {
         s.log_requests = false;
-        rv = scrub_run(&s);
+        rv = scrub_run(&s, repeat);
     }
     free(key_entry);
     return rv;

@@ -36,7 +36,8 @@ struct scrub_engine {
     size_t nanchors;
     uint32_t first_idx[257];   /* anchors starting with c: [first_idx[c], first_idx[c+1]) */
     uint8_t gate_single[256];  /* a one-byte anchor is c */
-    uint64_t gate_pair[256][4];/* bit c1 of row c0: an anchor starts with c0 c1 */
+    uint64_t gate[1024];       /* bit c0 << 8 | c1: an anchor starts with c0 c1, or
+                                  is the one byte c0 */
     uint8_t key[SCRUB_KEY_LEN];
 };
 
@@ -47,6 +48,12 @@ static int anchor_cmp(const void *a, const void *b)
     if (d)
         return d;
     return x->det < y->det ? -1 : x->det > y->det;
+}
+
+static void set_gate(struct scrub_engine *e, uint8_t c0, uint8_t c1)
+{
+    unsigned idx = (unsigned)c0 << 8 | c1;
+    e->gate[idx >> 6] |= (uint64_t)1 << (idx & 63);
 }
 
 static int engine_index_anchors(struct scrub_engine *e, char *err, size_t errlen)
@@ -79,9 +86,10 @@ static int engine_index_anchors(struct scrub_engine *e, char *err, size_t errlen
         e->first_idx[c0 + 1]++;
         if (a->len == 1) {
             e->gate_single[c0] = 1;
+            for (unsigned c1 = 0; c1 < 256; c1++)
+                set_gate(e, c0, (uint8_t)c1);
         } else {
-            uint8_t c1 = (uint8_t)a->text[1];
-            e->gate_pair[c0][c1 >> 6] |= (uint64_t)1 << (c1 & 63);
+            set_gate(e, c0, (uint8_t)a->text[1]);
         }
     }
     for (int c = 0; c < 256; c++)
@@ -331,6 +339,19 @@ static const uint8_t *string_classes(void)
     return t;
 }
 
+/* Does any of these 8 bytes need a look (quote, backslash, control
+ * character, non-ASCII)? Word-at-a-time tests: a byte equal to x shows as
+ * a zero byte of v ^ x; false positives only above a true one. */
+static inline bool special8(const uint8_t *p)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t v;
+    memcpy(&v, p, 8);
+    uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+    uint64_t hit = ((q - ones) & ~q) | ((b - ones) & ~b) | ((v - ones * 0x20) & ~v) | v;
+    return (hit & high) != 0;
+}
+
 /* Check the string starting at the quote at w->pos; leave w->pos past its
  * closing quote, with [*cs, *ce) the raw content and *esc set if it has
  * escapes. */
@@ -344,6 +365,8 @@ static enum walk_rc parse_string(struct walk *w, size_t *cs, size_t *ce, bool *e
     *cs = i;
     *esc = false;
     for (;;) {
+        while (i + 8 <= n && !special8(p + i))
+            i += 8;
         while (i < n && cls[p[i]] == 0)
             i++;
         if (i >= n) {
@@ -367,7 +390,8 @@ static enum walk_rc parse_string(struct walk *w, size_t *cs, size_t *ce, bool *e
                     return bad(w, "bad \\u escape");
                 }
                 i += 6;
-            } else if (strchr("\"\\/bfnrt", c) && c) {
+            } else if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' ||
+                       c == 'n' || c == 'r' || c == 't') {
                 i += 2;
             } else {
                 w->pos = i;
@@ -491,28 +515,40 @@ static void map_spans(struct walk *w, size_t s, size_t e)
     }
 }
 
-/* The detectors whose anchors occur in text: one pass over the string. */
+/* Mark the detectors with an anchor at s + i. */
+static size_t anchors_at(const struct scrub_engine *e, const uint8_t *s, size_t n, size_t i,
+                         uint8_t *flag)
+{
+    size_t found = 0;
+    uint8_t c = s[i];
+    for (uint32_t k = e->first_idx[c]; k < e->first_idx[c + 1]; k++) {
+        const struct anchor *a = &e->anchors[k];
+        if (!flag[a->det] && a->len <= n - i && memcmp(s + i, a->text, a->len) == 0) {
+            flag[a->det] = 1;
+            found++;
+        }
+    }
+    return found;
+}
+
+/* The detectors whose anchors occur in text: one pass over the string,
+ * one table lookup per byte pair. */
 static void prefilter(const struct scrub_engine *e, const uint8_t *s, size_t n, uint8_t *flag)
 {
     memcpy(flag, e->always, e->ndets);
     size_t pending = e->anchored;
-    for (size_t i = 0; i < n && pending; i++) {
-        uint8_t c = s[i];
-        bool gate = e->gate_single[c];
-        if (!gate && i + 1 < n) {
-            uint8_t c1 = s[i + 1];
-            gate = e->gate_pair[c][c1 >> 6] >> (c1 & 63) & 1;
-        }
-        if (!gate)
+    if (!pending || n == 0)
+        return;
+    for (size_t i = 0; i + 1 < n; i++) {
+        unsigned idx = (unsigned)s[i] << 8 | s[i + 1];
+        if (!(e->gate[idx >> 6] >> (idx & 63) & 1))
             continue;
-        for (uint32_t k = e->first_idx[c]; k < e->first_idx[c + 1]; k++) {
-            const struct anchor *a = &e->anchors[k];
-            if (!flag[a->det] && a->len <= n - i && memcmp(s + i, a->text, a->len) == 0) {
-                flag[a->det] = 1;
-                pending--;
-            }
-        }
+        pending -= anchors_at(e, s, n, i, flag);
+        if (!pending)
+            return;
     }
+    if (e->gate_single[s[n - 1]])
+        anchors_at(e, s, n, n - 1, flag);
 }
 
 /* Merge the new matches (w->tmp) into the kept ones; both are sorted and
@@ -672,18 +708,26 @@ static enum walk_rc scan_string(struct walk *w, size_t s, size_t e, bool esc,
 
 /* ---- the grammar -------------------------------------------------------- */
 
-static bool is_lit(const char *k, size_t n, const char *lit)
+#define LIT(s) { s, sizeof s - 1 }
+struct lit {
+    const char *s;
+    size_t n;
+};
+
+static bool is_lit(const char *k, size_t n, struct lit l)
 {
-    size_t m = strlen(lit);
-    return n == m && memcmp(k, lit, m) == 0;
+    return n == l.n && memcmp(k, l.s, n) == 0;
 }
 
 /* Classify a member key. Keys with escapes are compared decoded. */
 static enum walk_rc classify_key(struct walk *w, struct frame *f, size_t s, size_t e, bool esc)
 {
-    static const char *const skip[] = { "model", "role", "stop_sequences", "temperature",
-                                        "top_p", "max_tokens", "top_k", "stream",
-                                        "metadata", "input_schema", NULL };
+    static const struct lit skip[] = { LIT("model"), LIT("role"), LIT("stop_sequences"),
+                                       LIT("temperature"), LIT("top_p"), LIT("max_tokens"),
+                                       LIT("top_k"), LIT("stream"), LIT("metadata"),
+                                       LIT("input_schema") };
+    static const struct lit type = LIT("type"), data = LIT("data"), tools = LIT("tools"),
+                            name = LIT("name"), description = LIT("description");
     const char *k = (const char *)w->p + s;
     size_t n = e - s;
     f->key_off = s;
@@ -697,16 +741,16 @@ static enum walk_rc classify_key(struct walk *w, struct frame *f, size_t s, size
             return rc;
         k = w->dec;
     }
-    for (const char *const *x = skip; *x; x++)
-        if (is_lit(k, n, *x))
+    for (size_t i = 0; i < sizeof skip / sizeof *skip; i++)
+        if (is_lit(k, n, skip[i]))
             return f->key_kind = KEY_SKIP, W_OK;
-    if (is_lit(k, n, "type"))
+    if (is_lit(k, n, type))
         f->key_kind = KEY_TYPE;
-    else if (is_lit(k, n, "data"))
+    else if (is_lit(k, n, data))
         f->key_kind = KEY_DATA;
-    else if (is_lit(k, n, "tools"))
+    else if (is_lit(k, n, tools))
         f->key_kind = KEY_TOOLS;
-    else if (f->tool_def && (is_lit(k, n, "name") || is_lit(k, n, "description")))
+    else if (f->tool_def && (is_lit(k, n, name) || is_lit(k, n, description)))
         f->key_kind = KEY_TOOL_DOC;
     return W_OK;
 }

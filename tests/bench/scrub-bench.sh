@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# tests/bench/scrub-bench.sh: scrubber throughput with all 16 detectors.
+#
+# Run by hand (not part of make check), after make:  bash tests/bench/scrub-bench.sh
+# Takes about a minute on the 2-core dev machine. Loopback only.
+#
+# 1. The `anthropic-proxy scrub` path: Claude Code-shaped bodies of 100 KB,
+#    1 MB and 5 MB (tests/bench/make-body.js: system prompt, tool
+#    definitions, code, diffs, logs, Read-tool output, a few secrets of six
+#    kinds). Each is scrubbed RUNS times by the command, which reports the
+#    time its scrubber stage took (the stage's on_request: walk, detectors,
+#    new body; not the loading of the pipeline). MB/s = body bytes / median
+#    time. "us/MB" at each size shows whether the time grows linearly.
+# 2. The proxy path: the same 1 MB body POSTed through two proxies started
+#    side by side on the C mock upstream (tests/bench/bench-upstream.c), one
+#    with SCRUB_MODE=off and one with pseudonymize, alternating, N_POST times
+#    each; the added latency is the difference of the medians.
+#
+# Knobs: RUNS (15), N_POST (40), PROXY_BIN, KEEP=1 (keep the work directory).
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+TOP=$(cd "$HERE/../.." && pwd)
+PROXY_BIN=${PROXY_BIN:-$TOP/anthropic-proxy}
+RUNS=${RUNS:-15}
+N_POST=${N_POST:-40}
+W=$(mktemp -d "${TMPDIR:-/tmp}/apx-scrub-bench.XXXXXX")
+PIDS=""
+
+die() { echo "scrub-bench: $*" >&2; exit 1; }
+started() { PIDS="$PIDS $1"; }
+cleanup() {
+    local p
+    for p in $PIDS; do kill "$p" 2>/dev/null; done
+    for p in $PIDS; do wait "$p" 2>/dev/null; done
+    [ "${KEEP:-0}" = 1 ] && echo "work directory: $W" >&2 || rm -rf "$W"
+}
+trap cleanup EXIT INT TERM
+[ -x "$PROXY_BIN" ] || die "$PROXY_BIN missing: run make first"
+command -v node >/dev/null || die "node is needed to make the bodies"
+
+now_ns() { date +%s%N; }
+median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+openssl rand -hex 32 >"$W/key.hex"
+cat >"$W/scrub.env" <<EOF
+ANTHROPIC_PROXY_PLUGIN_DIR=$TOP/plugins
+ANTHROPIC_PROXY_PIPELINE=$TOP/etc/pipeline.yaml
+EOF
+
+# time_scrub FILE: median time of the scrubber stage on FILE, in ns, as the
+# command reports it ("N bytes in X ms")
+time_scrub() {
+    local i ts=""
+    for i in $(seq "$RUNS"); do
+        "$PROXY_BIN" scrub --config "$W/scrub.env" --key-file "$W/key.hex" <"$1" >"$W/out.json" \
+            2>"$W/err.txt" || die "scrub failed: $(tail -2 "$W/err.txt")"
+        ts="$ts $(sed -n 's/.* bytes in \([0-9.]*\) ms.*/\1/p' "$W/err.txt" | awk '{printf "%d", $1 * 1e6}')"
+    done
+    echo "$ts" | median
+}
+
+base=0
+printf '\n== anthropic-proxy scrub: the scrubber stage with 16 detectors, median of %d ==\n' "$RUNS"
+printf '%-8s %12s %10s %10s %10s %9s\n' body bytes ms MB/s us/MB found
+for size in 100000 1000000 5000000; do
+    node "$HERE/make-body.js" "$size" >"$W/body-$size.json"
+    bytes=$(wc -c <"$W/body-$size.json")
+    t=$(time_scrub "$W/body-$size.json")
+    found=$(grep -o 'replaced [0-9]* values' "$W/err.txt" | grep -o '[0-9]*')
+    grep -q 'sk-ant-api03\|AKIAIOSFODNN7EXAMPLE\|ghp_0123' "$W/out.json" && die "a secret survived"
+    awk -v b="$bytes" -v t="$t" -v base="$base" -v f="${found:-0}" -v s="$size" 'BEGIN {
+        d = (t - base) / 1e9; if (d <= 0) d = 1e-6;
+        printf "%-8s %12d %10.2f %10.0f %10.0f %9d\n", s / 1000 "K", b, d * 1e3, b / 1e6 / d, d * 1e6 / (b / 1e6), f }'
+done
+
+# ---- the proxy path ----
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+    -keyout "$W/key.pem" -out "$W/cert.pem" 2>/dev/null || die "openssl req failed"
+gcc -O2 -o "$W/bench-upstream" "$HERE/bench-upstream.c" \
+    $(pkg-config --cflags --libs libnghttp2 libevent_openssl libevent openssl) ||
+    die "building bench-upstream failed"
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1]);s.close()'; }
+wait_file() { local i; for i in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.1; done; return 1; }
+"$W/bench-upstream" --cert "$W/cert.pem" --key "$W/key.pem" --host 127.0.0.1 --port 0 \
+    --port-file "$W/mock.port" >>"$W/mock.log" 2>&1 &
+started $!
+wait_file "$W/mock.port" || die "mock did not start"
+MOCK_PORT=$(cat "$W/mock.port")
+
+start_proxy() { # NAME MODE -> prints the port
+    local port; port=$(free_port)
+    cat >"$W/$1.env" <<EOF
+ANTHROPIC_PROXY_HOST=127.0.0.1
+ANTHROPIC_PROXY_PORT=$port
+ANTHROPIC_PROXY_DASHBOARD_PORT=$(free_port)
+ANTHROPIC_PROXY_TLS_CERT=$W/cert.pem
+ANTHROPIC_PROXY_TLS_KEY=$W/key.pem
+ANTHROPIC_PROXY_UPSTREAM_BASE_URL=https://localhost:$MOCK_PORT
+ANTHROPIC_PROXY_UPSTREAM_CA_FILE=$W/cert.pem
+ANTHROPIC_PROXY_LOG_LEVEL=warning
+ANTHROPIC_PROXY_PLUGIN_DIR=$TOP/plugins
+ANTHROPIC_PROXY_PIPELINE=$TOP/etc/pipeline.yaml
+ANTHROPIC_PROXY_SCRUB_MODE=$2
+ANTHROPIC_PROXY_SCRUB_HMAC_KEY=$(cat "$W/key.hex")
+EOF
+    "$PROXY_BIN" --foreground --config "$W/$1.env" >>"$W/$1.log" 2>&1 &
+    started $!
+    echo "$port"
+}
+P_OFF=$(start_proxy off off)
+P_ON=$(start_proxy on pseudonymize)
+for p in "$P_OFF" "$P_ON"; do
+    for i in $(seq 50); do curl -sf --cacert "$W/cert.pem" "https://localhost:$p/health" >/dev/null && break; sleep 0.1; done
+done
+post() { # PORT: time_total of one 1 MB POST, in ns
+    curl -s -o /dev/null --max-time 30 --cacert "$W/cert.pem" -H 'content-type: application/json' \
+        --data-binary "@$W/body-1000000.json" -w '%{time_total}\n' "https://localhost:$1/v1/messages" |
+        awk '{printf "%d", $1 * 1e9}'
+}
+post "$P_OFF" >/dev/null; post "$P_ON" >/dev/null # warm the connections
+t_off=""; t_on=""
+for i in $(seq "$N_POST"); do
+    t_off="$t_off $(post "$P_OFF")"
+    t_on="$t_on $(post "$P_ON")"
+done
+m_off=$(echo "$t_off" | median); m_on=$(echo "$t_on" | median)
+printf '\n== proxy path: 1 MB POST, median of %d each, curl over HTTP/1.1 ==\n' "$N_POST"
+awk -v a="$m_off" -v b="$m_on" 'BEGIN {
+    printf "SCRUB_MODE=off           %8.2f ms\nSCRUB_MODE=pseudonymize  %8.2f ms\nadded by scrubbing       %8.2f ms\n",
+        a / 1e6, b / 1e6, (b - a) / 1e6 }'
