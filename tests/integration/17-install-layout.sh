@@ -66,7 +66,7 @@ check || fail "installed configuration refused: $(cat "$T/check.out")"
 grep -q "configuration OK .*scrubber .*retry .*16 detectors" "$T/check.out" ||
     fail "not every plugin loaded: $(cat "$T/check.out")"
 ! grep -q "$top_builddir" "$T/check.out" || fail "the build tree was used: $(cat "$T/check.out")"
-ok "the installed binary checks the installed files: $(sed 's/ (.*//' "$T/check.out")"
+ok "the installed binary checks the installed files: $(grep -o "configuration OK.*detectors" "$T/check.out")"
 
 # An operator's edits survive a reinstall; the new example lands beside them.
 echo "ANTHROPIC_PROXY_LOG_LEVEL=debug" >>"$env"
