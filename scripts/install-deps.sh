@@ -17,10 +17,13 @@ build="build-essential autoconf automake libtool pkg-config
   libevent-dev libnghttp2-dev libssl-dev libpcre2-dev libyaml-dev libjansson-dev
   check zlib1g-dev openssl ca-certificates"
 tests="curl nghttp2-client procps"
+# make check's unit test (systemd-analyze) and make check-deploy (the
+# Ansible role's syntax check, lint and local run)
+deploy="systemd ansible-core ansible-lint"
 
 apt-get update -qq
 # shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $build $tests >/dev/null
+apt-get install -y -qq --no-install-recommends $build $tests $deploy >/dev/null
 
 # Node.js for the mock upstream and the client tests: Debian's if none is
 # installed (a newer one from elsewhere is left alone).
