@@ -675,7 +675,12 @@ static enum walk_rc add_findings(struct walk *w, const char *t, size_t s, size_t
         struct finding *f = &w->f[first + k];
         f->rs = w->kept[k].s;
         f->re = w->kept[k].e;
-        if (f->rs < prev_end) /* two spans in one escape: keep the first */
+        /* a find() may cut a UTF-8 character: replace all of it */
+        while (f->rs > s && (w->p[f->rs] & 0xC0) == 0x80)
+            f->rs--;
+        while (f->re < e && (w->p[f->re] & 0xC0) == 0x80)
+            f->re++;
+        if (f->rs < prev_end) /* two spans in one character: keep the first */
             f->re = f->rs = prev_end;
         prev_end = f->re;
     }

@@ -1,0 +1,184 @@
+/*
+ * fuzz_scrub: arbitrary bytes through the scrubber's walker and splicer
+ * (plugins/stages/scrubber/scrub.c), with small detectors of its own that
+ * overlap each other, span escapes and match at string edges.
+ *
+ * Checked on every input, even under NDEBUG:
+ * - jansson (an independent strict parser) and the walker agree on what is
+ *   JSON: an input jansson accepts is never refused as not JSON;
+ * - a scrubbed body is JSON again: jansson accepts it when it accepted the
+ *   input, and the walker finds it clean or finds only its placeholders;
+ * - without findings nothing is rewritten; with them, the bytes before the
+ *   first replaced span and after the last one are the input's;
+ * - audit (no rewrite) counts exactly what pseudonymize counts.
+ *
+ * Build with libFuzzer:  clang -g -O1 -fsanitize=fuzzer,address,undefined \
+ *   -Iinclude -Iplugins/stages/scrubber tests/fuzz/fuzz_scrub.c \
+ *   plugins/stages/scrubber/scrub.c -ljansson -lcrypto
+ */
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scrub.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond)                                                          \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
+                    #cond);                                                  \
+            abort();                                                         \
+        }                                                                    \
+    } while (0)
+
+static int is_word(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* "SK" followed by word characters: a secret. */
+static int find_sk(const void *ctx, const char *t, size_t n, size_t start, size_t *ms,
+                   size_t *me)
+{
+    (void)ctx;
+    for (size_t i = start; i + 2 < n; i++) {
+        if (t[i] == 'S' && t[i + 1] == 'K' && is_word(t[i + 2])) {
+            size_t e = i + 2;
+            while (e < n && is_word(t[e]))
+                e++;
+            *ms = i;
+            *me = e;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* word@word: an identifier, overlapping SK matches on purpose. */
+static int find_at(const void *ctx, const char *t, size_t n, size_t start, size_t *ms,
+                   size_t *me)
+{
+    (void)ctx;
+    for (size_t i = start + 1; i + 1 < n; i++) {
+        if (t[i] != '@' || !is_word(t[i - 1]) || !is_word(t[i + 1]))
+            continue;
+        size_t s = i, e = i + 1;
+        while (s > start && is_word(t[s - 1]))
+            s--;
+        while (e < n && is_word(t[e]))
+            e++;
+        *ms = s;
+        *me = e;
+        return 1;
+    }
+    return 0;
+}
+
+/* From "<<" to ">>", across lines (and escapes): a block secret. */
+static int find_block(const void *ctx, const char *t, size_t n, size_t start, size_t *ms,
+                      size_t *me)
+{
+    (void)ctx;
+    for (size_t i = start; i + 1 < n; i++) {
+        if (t[i] != '<' || t[i + 1] != '<')
+            continue;
+        for (size_t j = i + 2; j + 1 < n; j++) {
+            if (t[j] == '>' && t[j + 1] == '>') {
+                *ms = i;
+                *me = j + 2;
+                return 1;
+            }
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/* Any single non-ASCII character (a multi-byte span, cut anywhere). */
+static int find_high(const void *ctx, const char *t, size_t n, size_t start, size_t *ms,
+                     size_t *me)
+{
+    (void)ctx;
+    for (size_t i = start; i < n; i++) {
+        if ((unsigned char)t[i] >= 0xC0 && i + 1 < n) {
+            *ms = i;
+            *me = i + 1; /* cut inside the character: the engine must widen it */
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static const char *const sk_anchors[] = { "SK", NULL };
+static const char *const at_anchors[] = { "@", NULL };
+
+static struct scrub_engine *engine(void)
+{
+    static struct scrub_engine *e;
+    if (!e) {
+        static const struct scrub_detector d[] = {
+            { "block", "BLOCK", APX_TIER_SECRET, NULL, find_block, NULL },
+            { "sk", "SK", APX_TIER_SECRET, sk_anchors, find_sk, NULL },
+            { "at", "MAIL", APX_TIER_IDENTIFIER, at_anchors, find_at, NULL },
+            { "high", "HIGH", APX_TIER_SECRET, NULL, find_high, NULL },
+        };
+        uint8_t key[SCRUB_KEY_LEN] = { 1, 2, 3 };
+        char err[128];
+        e = scrub_engine_new(d, sizeof d / sizeof *d, key, err, sizeof err);
+        CHECK(e);
+    }
+    return e;
+}
+
+/* jansson stops at a NUL byte outside strings, taking "0\\0x" for 0: the
+ * comparison is only made on inputs without NUL bytes. */
+static int jansson_accepts(const uint8_t *p, size_t n)
+{
+    if (memchr(p, 0, n))
+        return 0;
+    json_error_t err;
+    json_t *j = json_loadb((const char *)p, n,
+                           JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &err);
+    json_decref(j);
+    return j != NULL;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const struct scrub_engine *e = engine();
+    struct scrub_result r, audit, again;
+    enum scrub_outcome o = scrub_body(e, data, size, true, &r);
+    int strict = jansson_accepts(data, size);
+    if (strict)
+        CHECK(o != SCRUB_NOT_JSON && o != SCRUB_TOO_DEEP);
+    CHECK(o != SCRUB_FAILED);
+    if (o != SCRUB_FOUND) {
+        CHECK(r.body == NULL && r.total == 0);
+        scrub_result_free(&r);
+        return 0;
+    }
+    CHECK(r.body && r.total > 0 && r.summary[0]);
+    /* the output is JSON again, with the same verdict from both parsers */
+    if (strict)
+        CHECK(jansson_accepts(r.body, r.body_len));
+    enum scrub_outcome o2 = scrub_body(e, r.body, r.body_len, true, &again);
+    CHECK(o2 == SCRUB_CLEAN || o2 == SCRUB_FOUND);
+    scrub_result_free(&again);
+    /* the bytes around the findings are the input's: same first byte
+     * (a findings span is inside a string, never at offset 0) and the
+     * same closing bytes after the last string */
+    CHECK(r.body[0] == data[0]);
+    CHECK(r.body[r.body_len - 1] == data[size - 1]);
+    /* audit counts the same */
+    CHECK(scrub_body(e, data, size, false, &audit) == SCRUB_FOUND);
+    CHECK(audit.body == NULL && audit.total == r.total);
+    for (size_t i = 0; i < scrub_engine_detectors(e); i++)
+        CHECK(audit.hits[i] == r.hits[i]);
+    scrub_result_free(&audit);
+    scrub_result_free(&r);
+    return 0;
+}
