@@ -153,6 +153,17 @@ static void log_loaded(struct core *core, const char *what)
              plugins, core->gen->load_seconds * 1000);
 }
 
+int core_replace_generation(struct core *core, struct settings *s, char *err, size_t errlen)
+{
+    struct generation *g = generation_build(core, s, core->gen, err, errlen);
+    if (!g)
+        return -1;
+    struct generation *old = core->gen;
+    core->gen = g;
+    generation_unref(old); /* exchanges that hold it keep it until they end */
+    return 0;
+}
+
 static void reload(struct core *core)
 {
     struct settings s;
@@ -168,17 +179,13 @@ static void reload(struct core *core)
     char changed[512];
     if (settings_restart_only_changes(&core->gen->settings, &s, changed, sizeof changed) > 0)
         log_warn("reload: %s changed; ignored until restart", changed);
-    struct generation *g = generation_build(core, &s, core->gen, err, sizeof err);
-    if (!g) {
+    if (core_replace_generation(core, &s, err, sizeof err) < 0) {
         reload_failed(core, err);
         return;
     }
-    struct generation *old = core->gen;
-    core->gen = g;
-    generation_unref(old);
     core->reloads_ok++;
     counters_add(core, "reloads_total", 1);
-    apply_logging(&g->settings);
+    apply_logging(&core->gen->settings);
     note_reload(core, "ok", NULL);
     log_loaded(core, "reload done");
 }

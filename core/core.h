@@ -83,6 +83,12 @@ int core_check_generation(struct settings *s, char *err, size_t errlen, char *su
 struct core *core_oneshot_open(struct settings *s, bool offline, char *err, size_t errlen);
 void core_oneshot_close(struct core *core);
 
+/* The step of a reload after reading its files: build a generation from
+ * `s` (taken over, also on failure) and make it current; the old one stays
+ * until the last exchange holding it ends. 0, or -1 with err filled and
+ * nothing changed. Also for tests, with a one-shot core. */
+int core_replace_generation(struct core *core, struct settings *s, char *err, size_t errlen);
+
 /* Generations are counted references. */
 struct generation *generation_ref(struct generation *g);
 void generation_unref(struct generation *g);

@@ -115,10 +115,13 @@ int detector_find(const struct detector *d, const char *text, size_t len, size_t
     return rv;
 }
 
-static void quote(const char *s, char *out, size_t size)
+/* Quote at most `max` characters of a sample for a message, escaping
+ * control characters, with "..." when cut. must_match samples look like
+ * real secrets and land in logs: callers show only their first few. */
+static void quote(const char *s, size_t max, char *out, size_t size)
 {
     size_t o = 0;
-    for (; *s && o + 5 < size; s++) {
+    for (; *s && max > 0 && o + 5 < size; s++, max--) {
         unsigned char c = (unsigned char)*s;
         if (c == '\n') { out[o++] = '\\'; out[o++] = 'n'; }
         else if (c < 0x20) o += (size_t)snprintf(out + o, size - o, "\\x%02x", c);
@@ -144,6 +147,11 @@ static bool holds_an_anchor(const struct detector *d, const char *sample)
     return !any;
 }
 
+/* A must_match sample is shown by its first characters only. */
+#define SHOWN_MATCH_CHARS 8
+#define ADVICE "fix the detector's pattern or its samples, or set enabled: false for it " \
+    "in the pipeline file"
+
 int detector_check_samples(const struct detector *d, char *err, size_t errlen)
 {
     char q[120];
@@ -151,28 +159,28 @@ int detector_check_samples(const struct detector *d, char *err, size_t errlen)
     size_t nmatch = 0;
     for (const char *const *s = d->spec.must_match; s && *s; s++, nmatch++) {
         if (!holds_an_anchor(d, *s)) {
-            quote(*s, q, sizeof q);
+            quote(*s, SHOWN_MATCH_CHARS, q, sizeof q);
             snprintf(err, errlen, "detector %s: its sample \"%s\" holds none of its anchors, "
-                     "so the scrubber's pre-filter would skip it", d->pub.name, q);
+                     "so the scrubber's pre-filter would skip it; %s", d->pub.name, q, ADVICE);
             return -1;
         }
         if (detector_find(d, *s, strlen(*s), 0, &ms, &me) != 1) {
-            quote(*s, q, sizeof q);
+            quote(*s, SHOWN_MATCH_CHARS, q, sizeof q);
             snprintf(err, errlen, "detector %s fails its own sample: \"%s\" must match and "
-                     "does not", d->pub.name, q);
+                     "does not; %s", d->pub.name, q, ADVICE);
             return -1;
         }
     }
     if (nmatch == 0) {
         snprintf(err, errlen, "detector %s has no samples to match: every detector carries "
-                 "at least one", d->pub.name);
+                 "at least one; add some to it, or set enabled: false for it", d->pub.name);
         return -1;
     }
     for (const char *const *s = d->spec.must_not_match; s && *s; s++) {
         if (detector_find(d, *s, strlen(*s), 0, &ms, &me) != 0) {
-            quote(*s, q, sizeof q);
+            quote(*s, sizeof q, q, sizeof q);
             snprintf(err, errlen, "detector %s fails its own sample: \"%s\" must not match "
-                     "and does", d->pub.name, q);
+                     "and does; %s", d->pub.name, q, ADVICE);
             return -1;
         }
     }

@@ -164,9 +164,10 @@ int loader_open(const char *path, enum apx_kind kind, struct loaded_plugin *out,
         goto fail;
     }
     if (out->desc->kind != (uint32_t)kind) {
-        snprintf(err, errlen, "%s: is a %s plugin, listed as a %s", path,
-                 out->desc->kind == APX_KIND_STAGE ? "stage"
-                 : out->desc->kind == APX_KIND_DETECTOR ? "detector" : "unknown kind of",
+        snprintf(err, errlen, "%s: is %s, listed as a %s", path,
+                 out->desc->kind == APX_KIND_STAGE ? "a stage plugin"
+                 : out->desc->kind == APX_KIND_DETECTOR ? "a detector plugin"
+                 : "a plugin of an unknown kind",
                  kind == APX_KIND_STAGE ? "stage" : "detector");
         goto fail;
     }

@@ -466,7 +466,8 @@ static void cross_check(struct settings *s, struct settings_errors *errs)
 }
 
 /* Defaults may name the configured directories, so that the docs printed
- * from the table read the same whatever the build's prefix. */
+ * from the table (man page, example file) read the same whatever the
+ * build's prefix; loading and --help use the expanded paths. */
 static void expand_default(const char *def, char *out, size_t size)
 {
     static const struct { const char *var, *value; } dirs[] = {
@@ -568,10 +569,11 @@ void settings_print_help(FILE *out)
 {
     fprintf(out, "Settings (environment or settings file, prefix %s):\n", SETTINGS_PREFIX);
     for (size_t i = 0; i < NDEFS; i++) {
-        char allowed[256];
+        char allowed[256], def[4096];
         describe_allowed(&defs[i], allowed, sizeof allowed);
+        expand_default(defs[i].def, def, sizeof def); /* this build's real paths */
         fprintf(out, "  %-36s default %s\n      %s; %s%s\n", defs[i].name,
-                *defs[i].def ? defs[i].def : "(empty)", defs[i].help, allowed,
+                *def ? def : "(empty)", defs[i].help, allowed,
                 defs[i].reloadable ? "" : "; needs a restart");
     }
 }

@@ -550,7 +550,11 @@ static int detector_build(struct plugin_instance *p, struct detector **out, char
         free(d);
         return -1;
     }
-    if (detector_compile(d, err, errlen) < 0 || detector_check_samples(d, err, errlen) < 0) {
+    char why[768];
+    if (detector_compile(d, why, sizeof why) < 0 ||
+        detector_check_samples(d, why, sizeof why) < 0) {
+        /* where in the pipeline file, so the operator knows which entry to fix */
+        snprintf(err, errlen, "%s:%u: %s", p->gen->pipeline.file, p->entry->line, why);
         detector_release(d);
         free(d);
         return -1;

@@ -48,7 +48,8 @@
 #define CONN_WINDOW (STREAM_WINDOW * LOCAL_MAX_STREAMS)
 /* Stop producing frames while this much is queued for the socket. */
 #define OUTPUT_HIGH (64 * 1024)
-/* A refused stream is sent again at most this many times. */
+/* A refused stream is sent again at most this many times (see
+ * anthropic-proxy(8)); past it the client gets a 502. */
 #define MAX_REPLAYS 5
 
 enum conn_state { UC_CONNECTING, UC_READY, UC_GOAWAY, UC_DEAD };
@@ -63,6 +64,8 @@ struct upstream_stream {
     int32_t stream_id;
     bool headers_sent, request_sent, head_seen;
     unsigned replays;
+    uint64_t avoid;                 /* serial of the connection that refused
+                                       it: the replay goes elsewhere; 0 none */
     size_t body_off;
     size_t unconsumed;              /* response bytes not yet credited */
     struct event *timer;
@@ -82,6 +85,7 @@ struct uconn {
     struct bufferevent *bev;
     nghttp2_session *session;
     enum conn_state state;
+    uint64_t serial;                /* numbers connections from 1 */
     size_t nstreams;
     uint32_t max_streams;
     bool used;                      /* carried a stream before */
@@ -102,6 +106,7 @@ struct upstream_pool {
     struct timeval connect_tv, read_tv, write_tv, pool_tv;
     struct uconn *conns;
     size_t nconns, nconnecting;
+    uint64_t last_serial;
     struct upstream_stream *wait_head, *wait_tail;
     struct event *dispatch_ev;
     struct event *reap_ev;
@@ -385,7 +390,10 @@ static int on_stream_close_cb(nghttp2_session *session, int32_t stream_id,
     if (s->ex && error_code == NGHTTP2_REFUSED_STREAM && !s->head_seen &&
         s->replays < MAX_REPLAYS) {
         log_req(LOG_LVL_DEBUG, s->ex->id, "upstream refused stream %d unprocessed: sending "
-                "it again", stream_id);
+                "it again on another connection", stream_id);
+        /* this connection may keep refusing (overloaded, shutting down):
+         * the replay goes to another one */
+        s->avoid = c->serial;
         stream_requeue(s);
     } else if (s->ex) {
         char msg[160];
@@ -729,6 +737,7 @@ static struct uconn *conn_open(struct upstream_pool *p)
     c->magic = CONN_MAGIC;
     c->pool = p;
     c->state = UC_CONNECTING;
+    c->serial = ++p->last_serial;
     c->timer = evtimer_new(p->base, conn_timeout_cb, c);
     if (p->ctx) {
         SSL *ssl = conn_new_ssl(p);
@@ -846,12 +855,60 @@ static void stream_start(struct uconn *c, struct upstream_stream *s)
     stream_arm(s, TIMER_WRITE);
 }
 
-static struct uconn *pool_pick(struct upstream_pool *p)
+/* A ready connection with room for a stream, other than `avoid`. */
+static struct uconn *pool_pick(struct upstream_pool *p, uint64_t avoid)
 {
     for (struct uconn *c = p->conns; c; c = c->next)
-        if (c->state == UC_READY && c->nstreams < c->max_streams &&
+        if (c->state == UC_READY && c->serial != avoid && c->nstreams < c->max_streams &&
             nghttp2_session_check_request_allowed(c->session))
             return c;
+    return NULL;
+}
+
+static size_t pool_live(const struct upstream_pool *p)
+{
+    size_t live = 0;
+    for (struct uconn *c = p->conns; c; c = c->next)
+        live += conn_alive(c);
+    return live;
+}
+
+/* Can a stream avoiding connection `avoid` ever be placed elsewhere? Not
+ * when that connection is the only one and the pool may open no other:
+ * then the replay goes back to it rather than wait for a timeout. */
+static bool elsewhere_possible(const struct upstream_pool *p, uint64_t avoid)
+{
+    if (p->nconnecting > 0 || (int64_t)pool_live(p) < p->max_conns)
+        return true;
+    for (struct uconn *c = p->conns; c; c = c->next)
+        if (c->state == UC_READY && c->serial != avoid)
+            return true;
+    return false;
+}
+
+/* The connection for the stream, or NULL if it must wait. */
+static struct uconn *stream_place(struct upstream_pool *p, struct upstream_stream *s)
+{
+    struct uconn *c = pool_pick(p, s->avoid);
+    if (!c && s->avoid && !elsewhere_possible(p, s->avoid)) {
+        s->avoid = 0;
+        c = pool_pick(p, 0);
+    }
+    return c;
+}
+
+/* The first waiting stream that has a connection now, skipping replays
+ * that wait for another connection than the one that refused them. */
+static struct upstream_stream *waitq_next_placeable(struct upstream_pool *p,
+                                                    struct uconn **conn)
+{
+    for (struct upstream_stream *s = p->wait_head; s; s = s->next) {
+        *conn = stream_place(p, s);
+        if (*conn)
+            return s;
+        if (!s->avoid)
+            return NULL; /* no room for anyone */
+    }
     return NULL;
 }
 
@@ -859,32 +916,29 @@ static void dispatch_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct upstream_pool *p = arg;
     size_t started = 0;
-    while (p->wait_head) {
-        struct uconn *c = pool_pick(p);
-        if (!c)
-            break;
-        struct upstream_stream *s = p->wait_head;
+    struct upstream_stream *s;
+    struct uconn *c;
+    /* rescan from the head each time: starting a stream may fail an
+     * exchange, and that may release other waiting streams */
+    while ((s = waitq_next_placeable(p, &c))) {
         waitq_remove(p, s);
         event_del(s->timer);
         stream_start(c, s);
-        started++;
-        if (started % 16 == 0)
+        if (++started % 16 == 0)
             conn_flush(c);
     }
-    for (struct uconn *c = p->conns; c; c = c->next)
+    for (c = p->conns; c; c = c->next)
         conn_flush(c);
     /* Open another connection if those being opened cannot take the queue
      * (also while draining: a queued stream is a request being finished,
-     * e.g. a retry after its wait). */
+     * e.g. a retry after its wait; and for a replay that must avoid the
+     * connection that refused it). */
     size_t waiting = 0;
-    for (struct upstream_stream *s = p->wait_head; s; s = s->next)
+    for (s = p->wait_head; s; s = s->next)
         waiting++;
-    size_t live = 0;
-    for (struct uconn *c = p->conns; c; c = c->next)
-        live += conn_alive(c);
-    if (waiting > p->nconnecting * LOCAL_MAX_STREAMS && (int64_t)live < p->max_conns)
+    if (waiting > p->nconnecting * LOCAL_MAX_STREAMS && (int64_t)pool_live(p) < p->max_conns)
         conn_open(p);
-    for (struct uconn *c = p->conns; c; c = c->next)
+    for (c = p->conns; c; c = c->next)
         conn_check_idle(c);
 }
 

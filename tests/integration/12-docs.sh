@@ -18,6 +18,8 @@ for name in $("$PROXY_BIN" --help | sed -n 's/^  \([A-Z_][A-Z_]*\) .*/\1/p'); do
     grep -q "ANTHROPIC_PROXY_$name" "$top_srcdir/man/anthropic-proxy.env.5" || fail "$name not documented"
 done
 ok "--help and the man page agree"
+"$PROXY_BIN" --help | grep -n '\${' && fail "--help prints unexpanded \${...} placeholders"
+ok "--help prints this build's paths: $("$PROXY_BIN" --help | grep -A0 '^  PLUGIN_DIR ' | sed 's/  */ /g')"
 # the complete example in anthropic-proxy-plugin(3) is the template detector
 sed -n '/^\.SH EXAMPLE/,/^\.fi/p' "$top_srcdir/man/anthropic-proxy-plugin.3" |
     sed '1,/^\.nf/d;$d' >"$T/man.example"

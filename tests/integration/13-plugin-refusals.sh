@@ -35,7 +35,8 @@ check_refused "newer ABI minor" "needs plugin ABI 1.$((MINOR + 1)), newer than t
 detector_pipeline "$BROKEN/no_descriptor.so"
 check_refused "missing descriptor" "no descriptor 'apx_plugin_descriptor' exported"
 detector_pipeline "$BROKEN/failing_samples.so"
-check_refused "failing samples" 'detector failing_samples fails its own sample: "brk_ZZZZ not a token" must match'
+check_refused "failing samples" "$T/pipeline.yaml:4: detector failing_samples fails its own sample: \"brk_ZZZZ...\" must match and does not; fix the detector's pattern or its samples"
+echo "$out" | grep -q 'not a token' && fail "a must_match sample was printed in full: $out"
 printf 'stages:\n  - plugin: %s\n' "$BROKEN/failing_init.so" >"$T/pipeline.yaml"
 check_refused "failing init" "stage failing_init: init failed: refusing to start on purpose"
 cp "$BROKEN/good_detector.so" "$T/plugins/good_detector.so"
@@ -69,7 +70,7 @@ out=$("$PROXY_BIN" --check-config --config "$T/proxy.env" 2>&1) || fail "regex d
 echo "$out" | grep -q "1 detector" || fail "regex detector not loaded: $out"
 ok "regex detector from the pipeline file loaded: $out"
 regex_pipeline "itk_tooshort"
-check_refused "regex detector failing its sample" 'detector internal_token fails its own sample: "itk_tooshort" must match'
+check_refused "regex detector failing its sample" "$T/pipeline.yaml:4: detector internal_token fails its own sample: \"itk_toos...\" must match"
 
 # at start: exit status 2 and the reason in the log
 detector_pipeline "$BROKEN/bad_major.so"

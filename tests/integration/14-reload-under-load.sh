@@ -17,14 +17,25 @@ pcurl --http1.1 -X POST -H 'x-mock-event-delay-ms: 150' -H 'x-mock-events: 60' \
     --data-binary "$sreq" -o "$T/slow.out" "$PURL/v1/messages" &
 slow=$!
 
-# a client looping requests, bounded in count and time
+# a client looping requests until the reloads are done, bounded in count
+# (3000) and time (60 s); each line of codes: status, curl exit, and whether
+# the body was the whole JSON answer (its last field present)
 (
     i=0
-    while [ $i -lt 400 ] && [ ! -f "$T/stop" ]; do
+    t0=$(date +%s)
+    while [ ! -f "$T/stop" ]; do
+        if [ $i -ge 3000 ] || [ $(($(date +%s) - t0)) -ge 60 ]; then
+            echo "stopped after $i requests, $(($(date +%s) - t0)) s" >"$T/loop.cut"
+            break
+        fi
         i=$((i + 1))
-        code=$(curl -s --max-time 10 --cacert "$T/cert.pem" -o /dev/null -w '%{http_code}' \
-            -X POST -d '{"model":"m","messages":[]}' "$PURL/v1/messages") || code=000
-        echo "$code" >>"$T/codes"
+        rc=0
+        rm -f "$T/loop.body"
+        code=$(curl -s --max-time 10 --cacert "$T/cert.pem" -o "$T/loop.body" -w '%{http_code}' \
+            -X POST -d '{"model":"m","messages":[]}' "$PURL/v1/messages") || rc=$?
+        whole=cut
+        grep -q '^{"id":"msg_.*"stop_reason":"end_turn".*}}$' "$T/loop.body" 2>/dev/null && whole=whole
+        echo "$code $rc $whole" >>"$T/codes"
     done
 ) &
 loop=$!
@@ -70,6 +81,7 @@ while [ $n -lt 20 ]; do
 done
 ok "20 reloads: $((20 - failed)) applied, $failed refused, each checked"
 
+[ ! -f "$T/loop.cut" ] || fail "the load ended before the reloads did: $(cat "$T/loop.cut")"
 touch "$T/stop"
 wait "$loop"
 wait "$slow" || fail "the slow stream failed"
@@ -77,8 +89,8 @@ grep -q '^event: message_stop' "$T/slow.out" || fail "the slow stream was cut"
 [ "$(grep -c '^event: content_block_delta' "$T/slow.out")" -eq 60 ] || fail "the slow stream lost events"
 ok "the slow SSE stream, opened before the first reload, completed intact"
 total=$(wc -l <"$T/codes")
-bad=$(grep -vc '^200$' "$T/codes" || true)
-[ "$bad" -eq 0 ] || fail "$bad of $total looping requests failed: $(sort "$T/codes" | uniq -c)"
-ok "$total looping requests during the reloads, none failed"
+bad=$(grep -vc '^200 0 whole$' "$T/codes" || true)
+[ "$bad" -eq 0 ] || fail "$bad of $total looping requests failed (status, curl exit, body): $(sort "$T/codes" | uniq -c)"
+ok "$total looping requests during all 20 reloads, each 200 with its whole answer"
 grep -q "generation 1 released" "$T/proxy.log" || fail "the first generation was never released"
 ok "old generations released once their exchanges ended"

@@ -32,10 +32,11 @@
 //   x-mock-gzip: auto           encode JSON answers with the best encoding the
 //                               request's accept-encoding allows (zstd if this
 //                               Node has it, br, gzip, deflate), like the real API
-//   x-mock-goaway: 1            send GOAWAY (last-stream-id = this stream) once
-//                               this response is done, refuse the streams above
-//                               it and close the connection when the rest are
-//                               done (HTTP/1.1: connection: close)
+//   x-mock-goaway: 1            send GOAWAY (last-stream-id = this stream, or the
+//                               highest one already answered) once this response
+//                               is done, refuse the unanswered streams above it
+//                               and close the connection when the rest are done
+//                               (HTTP/1.1: connection: close)
 //   x-mock-refuse-first: N      with x-mock-key: K, the first N requests of K are
 //                               refused: RST_STREAM(REFUSED_STREAM) before any
 //                               answer (HTTP/1.1: the connection is dropped)
@@ -402,6 +403,8 @@ function connId(req) {
 // Requests in progress per h2 session, so that a GOAWAY can refuse the
 // streams above its last-stream-id.
 const sessionEntries = new WeakMap();
+// The highest stream id answered (response head written) per h2 session.
+const answeredMax = new WeakMap();
 
 function refuse(req, entry) {
   entry.outcome = 'refused-by-mock';
@@ -419,10 +422,13 @@ function scheduleGoaway(req, res) {
     if (sent || !session || session.destroyed || session.closed) return;
     sent = true;
     try {
-      session.goaway(http2.constants.NGHTTP2_NO_ERROR, id);
-      // the streams above last-stream-id count as never processed
+      // last-stream-id covers every stream already answered: a stream above
+      // it is one the server promises it never processed
+      const last = Math.max(id, answeredMax.get(session) || 0);
+      session.goaway(http2.constants.NGHTTP2_NO_ERROR, last);
       for (const other of sessionEntries.get(session) || []) {
-        if (other.req.stream && other.req.stream.id > id && other.entry.outcome === 'pending') {
+        if (other.req.stream && other.req.stream.id > last && other.entry.status === null &&
+            other.entry.outcome === 'pending') {
           refuse(other.req, other.entry);
         }
       }
@@ -474,7 +480,11 @@ async function handle(req, res) {
     if (entry.outcome === 'pending') entry.outcome = finished && !rst ? 'completed' : 'cancelled';
   });
   const origWriteHead = res.writeHead;
-  res.writeHead = function (status, ...rest) { entry.status = status; return origWriteHead.call(this, status, ...rest); };
+  res.writeHead = function (status, ...rest) {
+    entry.status = status;
+    if (req.stream) answeredMax.set(req.stream.session, Math.max(answeredMax.get(req.stream.session) || 0, req.stream.id));
+    return origWriteHead.call(this, status, ...rest);
+  };
   if (req.stream && req.stream.session) {
     const session = req.stream.session;
     if (!sessionEntries.has(session)) sessionEntries.set(session, new Set());

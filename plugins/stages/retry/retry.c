@@ -7,7 +7,8 @@
  * obeyed. Claude Code retries on its own, so retries are budgeted: within a
  * sliding minute they may add at most `budget_percent` to the requests seen
  * (with a floor of `budget_min` retries, so a quiet proxy can still retry);
- * past it the answer goes to the client as it came.
+ * past it the answer goes to the client as it came. The minute is kept in
+ * host counters so that it outlives reloads and core restarts.
  */
 #include <ctype.h>
 #include <stdint.h>
@@ -20,7 +21,18 @@
 
 #define MAX_STATUSES 16
 #define MAX_DELAYS 16
-#define WINDOW 60 /* seconds in the budget's sliding window */
+/* The budget's sliding minute, kept as SLOTS slots of SLOT_SECONDS each. */
+#define SLOTS 6
+#define SLOT_SECONDS 10
+
+/* One slot of the budget window. The window lives in host counters, not in
+ * this generation's memory, because counters survive reloads and core
+ * restarts: a SIGHUP must not hand out a fresh budget. Counters are
+ * add-only, so they are set by adding the difference (unsigned wrap). */
+struct budget_slot {
+    struct apx_counter *period;   /* time() / SLOT_SECONDS when last used */
+    struct apx_counter *requests, *retries;
+};
 
 struct retry {
     const struct apx_host *host;
@@ -29,32 +41,41 @@ struct retry {
     int64_t delays[MAX_DELAYS];
     size_t ndelays;
     int64_t max_retries, max_delay_ms, budget_percent, budget_min;
-    /* requests and retries per second of the last minute, by time() % WINDOW */
-    uint64_t requests[WINDOW], retries[WINDOW];
-    time_t stamp[WINDOW];
+    struct budget_slot window[SLOTS];
     struct apx_counter *c_retries, *c_refused, *c_succeeded;
 };
 
-static size_t bucket(struct retry *r)
+static void counter_set(const struct apx_host *h, struct apx_counter *c, uint64_t v)
 {
-    time_t now = time(NULL);
-    size_t i = (size_t)(now % WINDOW);
-    if (r->stamp[i] != now) {
-        r->stamp[i] = now;
-        r->requests[i] = r->retries[i] = 0;
+    h->counter_add(c, v - h->counter_get(c));
+}
+
+/* The slot of the current SLOT_SECONDS, emptied first if it last served older ones. */
+static struct budget_slot *current_slot(struct retry *r)
+{
+    const struct apx_host *h = r->host;
+    uint64_t period = (uint64_t)time(NULL) / SLOT_SECONDS;
+    struct budget_slot *b = &r->window[period % SLOTS];
+    if (h->counter_get(b->period) != period) {
+        counter_set(h, b->period, period);
+        counter_set(h, b->requests, 0);
+        counter_set(h, b->retries, 0);
     }
-    return i;
+    return b;
 }
 
 static void window_sums(struct retry *r, uint64_t *requests, uint64_t *retries)
 {
-    time_t now = time(NULL);
+    const struct apx_host *h = r->host;
+    uint64_t period = (uint64_t)time(NULL) / SLOT_SECONDS;
     *requests = *retries = 0;
-    for (size_t i = 0; i < WINDOW; i++)
-        if (now - r->stamp[i] < WINDOW) {
-            *requests += r->requests[i];
-            *retries += r->retries[i];
+    for (size_t i = 0; i < SLOTS; i++) {
+        /* a slot from the future (the clock went back) wraps and is skipped */
+        if (period - h->counter_get(r->window[i].period) < SLOTS) {
+            *requests += h->counter_get(r->window[i].requests);
+            *retries += h->counter_get(r->window[i].retries);
         }
+    }
 }
 
 static bool budget_allows(struct retry *r)
@@ -70,7 +91,7 @@ static bool budget_allows(struct retry *r)
 static int on_request(void *state, struct apx_exchange *ex)
 {
     struct retry *r = state;
-    r->requests[bucket(r)]++;
+    r->host->counter_add(current_slot(r)->requests, 1);
     return APX_OK;
 }
 
@@ -128,7 +149,7 @@ static int on_response_head(void *state, struct apx_exchange *ex)
         delay = r->max_delay_ms;
     if (slot)
         *slot = (void *)(done + 1);
-    r->retries[bucket(r)]++;
+    h->counter_add(current_slot(r)->retries, 1);
     h->counter_add(r->c_retries, 1);
     h->log_ex(h, ex, APX_LOG_INFO, "upstream answered %d: retry %zu of %lld in %lld ms",
               h->ex_status(ex), (size_t)done + 1, (long long)r->max_retries, (long long)delay);
@@ -171,6 +192,23 @@ static int read_int_list(const struct apx_host *h, const struct apx_config *cfg,
     return 0;
 }
 
+/* The budget window's counters: the same in every generation. */
+static int window_open(const struct apx_host *h, struct budget_slot *w)
+{
+    char name[64];
+    for (size_t i = 0; i < SLOTS; i++) {
+        snprintf(name, sizeof name, "retry_budget_window_period{slot=\"%zu\"}", i);
+        w[i].period = h->counter(h, name);
+        snprintf(name, sizeof name, "retry_budget_window_requests{slot=\"%zu\"}", i);
+        w[i].requests = h->counter(h, name);
+        snprintf(name, sizeof name, "retry_budget_window_retries{slot=\"%zu\"}", i);
+        w[i].retries = h->counter(h, name);
+        if (!w[i].period || !w[i].requests || !w[i].retries)
+            return -1;
+    }
+    return 0;
+}
+
 static int retry_init(const struct apx_host *h, const struct apx_config *cfg, void **state,
                       struct apx_error *err)
 {
@@ -198,6 +236,12 @@ static int retry_init(const struct apx_host *h, const struct apx_config *cfg, vo
     r->c_retries = h->counter(h, "retries_total");
     r->c_refused = h->counter(h, "retries_refused_budget_total");
     r->c_succeeded = h->counter(h, "requests_succeeded_after_retry_total");
+    if (window_open(h, r->window) < 0) {
+        snprintf(err->message, sizeof err->message, "retry: the host's counter table is full: "
+                 "cannot keep the retry budget");
+        free(r);
+        return -1;
+    }
     *state = r;
     return 0;
 }
