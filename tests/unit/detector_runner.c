@@ -522,8 +522,10 @@ int main(int argc, char **argv)
             failed++;
             continue;
         }
-        printf("ok: %s (%zu match samples, %zu look-alikes)%s\n", l->desc->name,
-               count(l->d.spec.must_match), count(l->d.spec.must_not_match),
+        printf("ok: %s %s %s %d (%zu match samples, %zu look-alikes)%s\n", l->desc->name,
+               l->d.spec.label, l->d.spec.tier == APX_TIER_IDENTIFIER ? "identifier" : "secret",
+               l->d.spec.priority, count(l->d.spec.must_match),
+               count(l->d.spec.must_not_match),
                is_regex ? " with test options; bad options refused" : "");
     }
     if (scan_file && scan(scan_file, v, n) < 0)
