@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -27,6 +28,7 @@
 #include "supervisor.h"
 #include "tls.h"
 #include "upstream.h"
+#include "workers.h"
 
 #define GEN_MAGIC 0x47454e31u /* "GEN1" */
 
@@ -324,6 +326,8 @@ static void teardown(struct core_state *st)
     struct core *core = &st->core;
     listener_free(st->main_listener);
     listener_free(st->dash_listener);
+    workers_free(core->workers); /* no exchange waits on them once drained */
+    core->workers = NULL;
     if (st->sig_hup) event_free(st->sig_hup);
     if (st->sig_term) event_free(st->sig_term);
     if (st->sig_int) event_free(st->sig_int);
@@ -340,6 +344,19 @@ static void teardown(struct core_state *st)
         event_base_free(core->base);
     if (drained(st))
         counters_close(core->counters);
+}
+
+struct worker_pool *core_workers(struct core *core)
+{
+    if (!core->workers) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        /* one thread per spare CPU: the loop keeps one for itself */
+        unsigned n = cpus > 2 ? (unsigned)(cpus - 1) : 1;
+        core->workers = workers_new(core->base, n > 4 ? 4 : n);
+        if (!core->workers)
+            log_warn("no worker threads: large bodies are scrubbed on the event loop");
+    }
+    return core->workers;
 }
 
 struct core *core_oneshot_open(struct settings *s, bool offline, char *err, size_t errlen)

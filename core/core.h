@@ -62,6 +62,7 @@ struct core {
     uint64_t client_connections; /* open client connections */
     uint64_t reloads_ok, reloads_failed;
     struct counter_table *counters; /* shared with the supervisor's successors */
+    struct worker_pool *workers; /* started at the first work_submit */
     char last_reload[300];       /* "ok at TIME" or "failed at TIME: why" */
 };
 
@@ -88,6 +89,10 @@ void core_oneshot_close(struct core *core);
  * until the last exchange holding it ends. 0, or -1 with err filled and
  * nothing changed. Also for tests, with a one-shot core. */
 int core_replace_generation(struct core *core, struct settings *s, char *err, size_t errlen);
+
+/* The core's worker threads, started on first use; NULL if they cannot
+ * start (the caller then works inline). */
+struct worker_pool *core_workers(struct core *core);
 
 /* Generations are counted references. */
 struct generation *generation_ref(struct generation *g);

@@ -243,6 +243,8 @@ static bool request_verdict(struct exchange *ex, enum apx_verdict v)
     }
 }
 
+static void run_request_hooks(struct exchange *ex);
+
 static void send_upstream(struct exchange *ex)
 {
     ex->state = EX_UPSTREAM;
@@ -270,9 +272,44 @@ void exchange_request_complete(struct exchange *ex)
         exchange_fail(ex, 404, "not found: the dashboard port serves only the dashboard and metrics");
         return;
     }
-    if (ex->gen->nstages && request_verdict(ex, stages_on_request(ex)))
-        return;
+    run_request_hooks(ex);
+}
+
+/* The on_request hooks from ex->hook_next on, then the upstream. */
+static void run_request_hooks(struct exchange *ex)
+{
+    if (ex->gen->nstages) {
+        enum apx_verdict v = stages_on_request(ex);
+        if (v == APX_PENDING) {
+            ex->hook_pending = true;
+            return; /* exchange_resume goes on */
+        }
+        if (request_verdict(ex, v))
+            return;
+    }
     send_upstream(ex);
+}
+
+void exchange_resume(struct exchange *ex, int verdict)
+{
+    check(ex);
+    assert(ex->hook_pending);
+    ex->hook_pending = false;
+    if (ex->hook_only) {
+        ex->hook_verdict = verdict;
+        return;
+    }
+    if (ex->gone_while_pending) {
+        finish(ex, OUT_CLIENT_GONE);
+        return;
+    }
+    if (verdict == APX_PENDING)
+        verdict = APX_ERROR; /* a stage cannot pend from its resume */
+    if (verdict != APX_OK) {
+        request_verdict(ex, (enum apx_verdict)verdict);
+        return;
+    }
+    run_request_hooks(ex);
 }
 
 static void respond(struct exchange *ex, int status, const char *content_type,
@@ -357,6 +394,11 @@ void exchange_client_gone(struct exchange *ex)
 {
     check(ex);
     ex->front_ctx = NULL;
+    if (ex->hook_pending) { /* a worker still reads the body: end at resume */
+        ex->gone_while_pending = true;
+        log_req(LOG_LVL_DEBUG, ex->id, "client went away; ending when the stage resumes");
+        return;
+    }
     log_req(LOG_LVL_DEBUG, ex->id, "client went away; cancelling");
     finish(ex, OUT_CLIENT_GONE);
 }

@@ -95,6 +95,11 @@ struct exchange {
     /* Stage plumbing. */
     void **slots;               /* one per stage of gen: plugin storage */
     bool in_hook;               /* a stage hook is running */
+    bool hook_pending;          /* an on_request hook answered APX_PENDING */
+    bool hook_only;             /* one-shot command: resume only records */
+    bool gone_while_pending;    /* the client left during the wait */
+    size_t hook_next;           /* the next stage's on_request to run */
+    int hook_verdict;           /* what resume said (hook_only) */
     bool responded;             /* a stage answered: no upstream */
     int block_status;           /* set by apx_host.block */
     char block_type[48];
@@ -149,6 +154,11 @@ void exchange_respond(struct exchange *ex, int status, const char *content_type,
 int exchange_local_start(struct exchange *ex, int status, const struct header_list *h);
 int exchange_local_send(struct exchange *ex, const void *p, size_t n);
 void exchange_local_end(struct exchange *ex);
+
+/* A stage that answered APX_PENDING is done (apx_host.resume): go on with
+ * the next stage, act on the verdict, or end the exchange if the client left
+ * meanwhile. */
+void exchange_resume(struct exchange *ex, int verdict);
 
 /* From the server side: the client went away (connection closed or stream
  * reset). The exchange cancels its upstream stream and frees itself. */

@@ -24,6 +24,7 @@
 #include "exchange.h"
 #include "log.h"
 #include "stages.h"
+#include "workers.h"
 
 #define INSTANCE_MAGIC 0x504c5547u /* "PLUG" */
 
@@ -224,7 +225,7 @@ static const uint8_t *host_ex_body(struct apx_exchange *e, size_t *len)
 static int host_ex_body_replace(struct apx_exchange *e, const uint8_t *data, size_t len)
 {
     struct exchange *ex = EX(e);
-    if (!ex->in_hook || ex->went_upstream)
+    if ((!ex->in_hook && !ex->hook_pending) || ex->went_upstream)
         return -1;
     uint8_t *b = malloc(len ? len : 1);
     if (!b)
@@ -277,7 +278,7 @@ static int host_respond(struct apx_exchange *e, int status, const char *content_
     if (ex->responded || ex->head_sent || ex->state == EX_DONE)
         return -1;
     ex->responded = true;
-    if (!ex->in_hook) { /* a route handler: answer now */
+    if (!ex->in_hook && !ex->hook_pending) { /* a route handler: answer now */
         exchange_respond(ex, status, content_type, body, len);
         return 0;
     }
@@ -410,6 +411,20 @@ static double host_uptime(const struct apx_host *h)
     return difftime(time(NULL), (time_t)counters_created(INST(h)->core->counters));
 }
 
+/* ---- work off the loop ---- */
+
+static int host_work_submit(const struct apx_host *h, void (*work)(void *arg),
+                            void (*done)(void *arg), void *arg)
+{
+    struct worker_pool *p = core_workers(INST(h)->core);
+    return p ? workers_submit(p, work, done, arg) : -1;
+}
+
+static void host_resume(struct apx_exchange *e, int verdict)
+{
+    exchange_resume(EX(e), verdict);
+}
+
 static const struct apx_host host_template = {
     .abi_major = APX_ABI_MAJOR,
     .abi_minor = APX_ABI_MINOR,
@@ -458,6 +473,8 @@ static const struct apx_host host_template = {
     .plugin_info = host_plugin_info,
     .last_reload = host_last_reload,
     .uptime = host_uptime,
+    .work_submit = host_work_submit,
+    .resume = host_resume,
 };
 
 /* ---- loading a pipeline ---- */
@@ -678,16 +695,21 @@ void generation_describe(const struct generation *g, char *out, size_t size)
 enum apx_verdict stages_on_request(struct exchange *ex)
 {
     struct generation *g = ex->gen;
-    for (size_t i = 0; i < g->nstages; i++) {
+    for (size_t i = ex->hook_next; i < g->nstages; i++) {
         const struct apx_stage_hooks *h = &g->stages[i]->desc->stage;
         if (!h->on_request)
             continue;
         ex->in_hook = true;
         int v = h->on_request(g->stages[i]->state, (struct apx_exchange *)ex);
         ex->in_hook = false;
+        if (v == APX_PENDING) {
+            ex->hook_next = i + 1;
+            return APX_PENDING;
+        }
         if (v != APX_OK)
             return v == APX_RETRY ? APX_ERROR : (enum apx_verdict)v;
     }
+    ex->hook_next = g->nstages;
     return APX_OK;
 }
 
@@ -701,8 +723,11 @@ int stages_run_one_on_request(struct exchange *ex, const char *name)
         if (!h->on_request)
             return APX_OK;
         ex->in_hook = true;
+        ex->hook_only = true;
         int v = h->on_request(g->stages[i]->state, (struct apx_exchange *)ex);
         ex->in_hook = false;
+        if (v == APX_PENDING)
+            ex->hook_pending = true; /* the caller runs the loop until resume */
         return v;
     }
     return -2;

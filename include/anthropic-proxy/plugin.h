@@ -21,10 +21,14 @@
  *        local routes, exchange accessors, detector registry).
  *   1.1  struct apx_detector gains `anchors` (the detector's pre-filter
  *        literals), so the scrubber can skip strings that hold none.
+ *        APX_PENDING and apx_host.work_submit / resume: an on_request hook
+ *        may hand CPU work to a worker thread and finish later, so one
+ *        large body does not hold up every other client.
  *
  * Threading: every hook and every host function runs on the core's one
  * event-loop thread, except a detector's find() and validate(), which the
- * scrubber may call from a worker thread: they must only read their state.
+ * scrubber calls from a worker thread: they must only read their state.
+ * apx_host.detector_find is the one host function safe on a worker.
  */
 #ifndef ANTHROPIC_PROXY_PLUGIN_H
 #define ANTHROPIC_PROXY_PLUGIN_H
@@ -65,6 +69,8 @@ enum apx_verdict {
     APX_RETRY = 2,    /* on_response_head only: discard this answer and send the
                          request again after apx_host.retry_after's delay */
     APX_BLOCK = 3,    /* reject with an Anthropic-shaped error (apx_host.block) */
+    APX_PENDING = 4,  /* on_request only, since 1.1: the stage finishes later
+                         and then calls apx_host.resume with its verdict */
     APX_ERROR = -1,   /* the stage failed: the client gets a 500 */
 };
 
@@ -258,6 +264,19 @@ struct apx_host {
     const char *(*last_reload)(const struct apx_host *host);
     /* Seconds since the supervisor started (it outlives core restarts). */
     double (*uptime)(const struct apx_host *host);
+
+    /* ---- since 1.1: work off the event loop ---- */
+    /* Run work(arg) on one of the core's worker threads, then done(arg) on
+     * the loop thread. `work` may call no host function but detector_find.
+     * 0, or -1 if no worker can take it (do the work inline then). */
+    int (*work_submit)(const struct apx_host *host, void (*work)(void *arg),
+                       void (*done)(void *arg), void *arg);
+    /* Finish an on_request hook that returned APX_PENDING, with the verdict
+     * it would have returned (APX_OK, APX_RESPOND, APX_BLOCK, APX_ERROR);
+     * loop thread only, exactly once. Until then the exchange stays alive,
+     * its body unchanged, even if the client leaves; ex_body_replace,
+     * respond and block may be called before resume as inside the hook. */
+    void (*resume)(struct apx_exchange *ex, int verdict);
 };
 
 /* A loaded detector as the registry shows it. */

@@ -9,7 +9,7 @@
 need curl
 KEY=$("$OPENSSL" rand -hex 32)
 start_mock
-start_proxy SCRUB_MODE=pseudonymize SCRUB_HMAC_KEY="$KEY" SCRUB_MAX_BODY_SIZE=4000
+start_proxy SCRUB_MODE=pseudonymize SCRUB_HMAC_KEY="$KEY" SCRUB_MAX_BODY_SIZE=4000000
 
 # The test's secrets, each in a shape SPEC section 6 names.
 ANT=sk-ant-api03-$(printf 'Ab1_%.0s' $(seq 1 24))xyzw
@@ -68,6 +68,15 @@ ok "pseudonymize: upstream got every secret replaced, every other byte kept, con
 json 'JSON.parse(Buffer.from(j.body_b64, "base64").toString()) && "ok"' <"$T/echo.json" >/dev/null ||
     fail "the scrubbed body is not JSON"
 
+# A large body is scrubbed on a worker thread (over worker_min_bytes, 64 KiB):
+# 3000 copies of the request in one array, 2 MB, each copy scrubbed alike
+# (the same values get the same placeholders across the whole body).
+{ printf '['; for i in $(seq 2999); do cat "$T/req.json"; printf ','; done; cat "$T/req.json"; printf ']'; } >"$T/big.json"
+{ printf '['; for i in $(seq 2999); do cat "$T/want.json"; printf ','; done; cat "$T/want.json"; printf ']'; } >"$T/bigwant.json"
+echo_post "$T/big.json"
+cmp -s "$T/got.json" "$T/bigwant.json" || fail "the 2 MB body scrubbed on a worker differs from the expected"
+ok "a $(wc -c <"$T/big.json")-byte body, scrubbed on a worker thread, arrives as expected"
+
 # The same HMAC placeholder as an independent computation (openssl dgst).
 grep -q "$MAIL_PH" "$T/got.json" || fail "e-mail placeholder is not $MAIL_PH"
 ok "identifier placeholder $MAIL_PH matches openssl dgst -sha256 -mac HMAC"
@@ -97,13 +106,13 @@ pad_to() { # SIZE: a JSON body of exactly SIZE bytes holding $AWS
       printf '"}'; } >"$T/sized.json"
     [ "$(wc -c <"$T/sized.json")" = "$1" ] || fail "test bug: padding"
 }
-pad_to 4000
+pad_to 4000000
 echo_post "$T/sized.json"
 grep -q '<AWS_ACCESS_KEY_1>' "$T/got.json" || fail "a body of exactly SCRUB_MAX_BODY_SIZE was not scrubbed"
-pad_to 4001
+pad_to 4000001
 echo_post "$T/sized.json"
 cmp -s "$T/got.json" "$T/sized.json" || fail "a body one byte over SCRUB_MAX_BODY_SIZE was changed"
-ok "SCRUB_MAX_BODY_SIZE=4000: 4000 bytes scrubbed, 4001 passed through"
+ok "SCRUB_MAX_BODY_SIZE=4000000: 4000000 bytes scrubbed, 4000001 passed through"
 
 # Not POST, not JSON: passed through unchanged.
 printf '{"t":"%s"}' "$AWS" >"$T/put.json"
@@ -119,12 +128,12 @@ ok "PUT and non-JSON bodies pass through unchanged"
 counter() {
     pcurl "$PURL/metrics" | json "(function f(o){ if (o && typeof o === 'object') for (const k in o) { if (k === '$1') return o[k]; const v = f(o[k]); if (v !== undefined) return v; } })(j)"
 }
-[ "$(counter 'scrub_hits_total{detector="aws_access_key"}')" = 3 ] ||
+[ "$(counter 'scrub_hits_total{detector="aws_access_key"}')" = 6003 ] ||
     fail "scrub_hits_total for aws_access_key: $(counter 'scrub_hits_total{detector="aws_access_key"}')"
 [ "$(counter 'scrub_passed_total{reason="too_large"}')" = 1 ] || fail "too_large not counted"
 [ "$(counter 'scrub_passed_total{reason="not_json"}')" = 1 ] || fail "not_json not counted"
 [ "$(counter 'scrub_passed_total{reason="not_post"}')" -ge 1 ] || fail "not_post not counted"
-[ "$(counter 'scrub_requests_scrubbed_total')" = 2 ] || fail "scrubbed requests miscounted"
+[ "$(counter 'scrub_requests_scrubbed_total')" = 3 ] || fail "scrubbed requests miscounted"
 ok "counters: hits per detector, passes by reason, scrubbed requests"
 
 # A reload with a bad key is refused; the running configuration keeps scrubbing.

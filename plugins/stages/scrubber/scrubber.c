@@ -5,8 +5,12 @@
  * The stage decides which bodies are scanned (SCRUB_MODE, POST only,
  * SCRUB_MAX_BODY_SIZE), hands them to the engine (scrub.c) with the
  * generation's detectors, swaps the body, counts, and writes one summary
- * line per scrubbed request. It never logs a found value.
+ * line per scrubbed request. It never logs a found value. Bodies of
+ * worker_min_bytes (an option, 64 KiB by default) or more are scrubbed on a
+ * worker thread (apx_host.work_submit), so a large body costs other clients
+ * no wait; the hook answers APX_PENDING and resumes the exchange when done.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +37,8 @@ struct scrubber {
     struct apx_counter *scanned, *scrubbed, *bytes, *values;
     struct apx_counter *not_post, *not_json, *too_large, *too_deep, *failed;
     struct apx_counter **hits;   /* per detector */
+    uint64_t worker_min_bytes;   /* bodies this large go to a worker thread */
+    bool can_offload;            /* the host has work_submit and resume */
 };
 
 static int find_via_host(const void *ctx, const char *text, size_t len, size_t start,
@@ -136,10 +142,21 @@ static void scrubber_fini(void *state)
     free(s);
 }
 
+static int read_options(struct scrubber *s, const struct apx_config *cfg,
+                        struct apx_error *err)
+{
+    int64_t min;
+    if (s->host->opt_int(cfg, "worker_min_bytes", 65536, 0, INT64_MAX, &min, err) < 0)
+        return -1;
+    s->worker_min_bytes = (uint64_t)min;
+    s->can_offload = s->host->struct_size >= offsetof(struct apx_host, resume) +
+                                                 sizeof s->host->resume;
+    return 0;
+}
+
 static int scrubber_init(const struct apx_host *host, const struct apx_config *cfg,
                          void **state, struct apx_error *err)
 {
-    (void)cfg;
     uint8_t key[SCRUB_KEY_LEN];
     struct scrubber *s = calloc(1, sizeof *s);
     if (!s) {
@@ -147,8 +164,8 @@ static int scrubber_init(const struct apx_host *host, const struct apx_config *c
         return -1;
     }
     s->host = host;
-    if (read_settings(s, key, err) < 0 || build_engine(s, key, err) < 0 ||
-        make_counters(s, err) < 0)
+    if (read_settings(s, key, err) < 0 || read_options(s, cfg, err) < 0 ||
+        build_engine(s, key, err) < 0 || make_counters(s, err) < 0)
         goto fail;
     memset(key, 0, sizeof key);
     if (s->mode != MODE_OFF && s->ndetectors == 0)
@@ -198,6 +215,72 @@ static int refuse(struct scrubber *s, struct apx_exchange *ex, const struct scru
     return APX_BLOCK;
 }
 
+/* Count, log and apply what the engine found: the hook's verdict. */
+static int apply_result(struct scrubber *s, struct apx_exchange *ex, size_t len,
+                        struct scrub_result *r)
+{
+    const struct apx_host *h = s->host;
+    if (r->outcome != SCRUB_CLEAN && r->outcome != SCRUB_FOUND)
+        return refuse(s, ex, r);
+    h->counter_add(s->scanned, 1);
+    h->counter_add(s->bytes, len);
+    if (r->outcome != SCRUB_FOUND)
+        return APX_OK;
+    count_hits(s, r);
+    h->log_ex(h, ex, APX_LOG_INFO, "%s %zu value%s: %s",
+              s->mode == MODE_AUDIT ? "audit: would replace" : "replaced", r->total,
+              r->total == 1 ? "" : "s", r->summary);
+    if (r->body && h->ex_body_replace(ex, r->body, r->body_len) < 0) {
+        h->counter_add(s->failed, 1);
+        h->block(ex, 500, "api_error", "the proxy's secret scrubber failed on this request");
+        return APX_BLOCK;
+    }
+    return APX_OK;
+}
+
+/* A large body is scrubbed on a worker thread: the loop serves everyone
+ * else meanwhile. The exchange (and its body) live until resume. */
+struct scrub_job {
+    struct scrubber *s;
+    struct apx_exchange *ex;
+    const uint8_t *body;
+    size_t len;
+    struct scrub_result res;
+};
+
+static void job_work(void *arg)
+{
+    struct scrub_job *j = arg;
+    scrub_body(j->s->engine, j->body, j->len, j->s->mode == MODE_PSEUDONYMIZE, &j->res);
+}
+
+static void job_done(void *arg)
+{
+    struct scrub_job *j = arg;
+    int verdict = apply_result(j->s, j->ex, j->len, &j->res);
+    scrub_result_free(&j->res);
+    struct apx_exchange *ex = j->ex;
+    const struct apx_host *h = j->s->host;
+    free(j);
+    h->resume(ex, verdict);
+}
+
+static bool offload(struct scrubber *s, struct apx_exchange *ex, const uint8_t *body,
+                    size_t len)
+{
+    if (!s->can_offload || len < s->worker_min_bytes)
+        return false;
+    struct scrub_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return false;
+    *j = (struct scrub_job){ .s = s, .ex = ex, .body = body, .len = len };
+    if (s->host->work_submit(s->host, job_work, job_done, j) < 0) {
+        free(j);
+        return false;
+    }
+    return true;
+}
+
 static int scrubber_on_request(void *state, struct apx_exchange *ex)
 {
     struct scrubber *s = state;
@@ -210,34 +293,19 @@ static int scrubber_on_request(void *state, struct apx_exchange *ex)
     }
     size_t len;
     const uint8_t *body = h->ex_body(ex, &len);
+    if (!body)
+        body = (const uint8_t *)"";
     if (len > s->max_body) {
         h->counter_add(s->too_large, 1);
         h->log_ex(h, ex, APX_LOG_INFO, "passed through unscanned: body of %zu bytes is over "
                   "SCRUB_MAX_BODY_SIZE (%llu)", len, (unsigned long long)s->max_body);
         return APX_OK;
     }
+    if (offload(s, ex, body, len))
+        return APX_PENDING;
     struct scrub_result r;
-    int verdict = APX_OK;
-    enum scrub_outcome out = scrub_body(s->engine, body ? body : (const uint8_t *)"", len,
-                                        s->mode == MODE_PSEUDONYMIZE, &r);
-    if (out != SCRUB_CLEAN && out != SCRUB_FOUND) {
-        verdict = refuse(s, ex, &r);
-        goto done;
-    }
-    h->counter_add(s->scanned, 1);
-    h->counter_add(s->bytes, len);
-    if (out == SCRUB_FOUND) {
-        count_hits(s, &r);
-        h->log_ex(h, ex, APX_LOG_INFO, "%s %zu value%s: %s",
-                  s->mode == MODE_AUDIT ? "audit: would replace" : "replaced", r.total,
-                  r.total == 1 ? "" : "s", r.summary);
-        if (r.body && h->ex_body_replace(ex, r.body, r.body_len) < 0) {
-            h->counter_add(s->failed, 1);
-            h->block(ex, 500, "api_error", "the proxy's secret scrubber failed on this request");
-            verdict = APX_BLOCK;
-        }
-    }
-done:
+    scrub_body(s->engine, body, len, s->mode == MODE_PSEUDONYMIZE, &r);
+    int verdict = apply_result(s, ex, len, &r);
     scrub_result_free(&r);
     return verdict;
 }
