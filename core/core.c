@@ -21,6 +21,7 @@
 
 #include "core.h"
 #include "counters.h"
+#include "crash.h"
 #include "exchange.h"
 #include "log.h"
 #include "server.h"
@@ -438,6 +439,7 @@ int core_main(int main_fd, int dash_fd, const char *config_path, const char *pip
         free(st);
         return rv == -2 ? 2 : 1;
     }
+    crash_handlers_install(st->core.counters);
     log_info("serving: upstream %s%s%s", st->core.gen->settings.upstream.tls ? "https://" : "http://",
              st->core.gen->settings.upstream.authority, st->core.gen->settings.upstream.prefix);
     note_reload(&st->core, "started", NULL);

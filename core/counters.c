@@ -14,10 +14,13 @@
 #define TABLE_MAGIC 0x41505843u /* "APXC" */
 #define INDEX_SIZE 8192         /* power of two, > COUNTERS_MAX */
 
+#define CRASH_NOTE_MAX 64
+
 struct counter_shm {
     uint32_t magic;
     uint32_t count;
     uint64_t created;
+    char crash_note[CRASH_NOTE_MAX]; /* plugin running at the core's death */
     struct counter_slot slots[COUNTERS_MAX];
 };
 
@@ -124,6 +127,32 @@ void counters_each(struct counter_table *t, const char *prefix,
     for (uint32_t i = 0; i < t->shm->count; i++)
         if (strncmp(t->shm->slots[i].name, prefix, plen) == 0)
             fn(arg, t->shm->slots[i].name, t->shm->slots[i].value);
+}
+
+void counters_set_crash_note(struct counter_table *t, const char *plugin)
+{
+    if (!t)
+        return;
+    size_t i = 0;
+    for (; plugin && plugin[i] && i + 1 < CRASH_NOTE_MAX; i++)
+        t->shm->crash_note[i] = plugin[i];
+    t->shm->crash_note[i] = '\0';
+}
+
+void counters_take_crash_note(int fd, char *out, size_t size)
+{
+    out[0] = '\0';
+    struct counter_shm *shm = mmap(NULL, sizeof *shm, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (shm == MAP_FAILED)
+        return;
+    if (shm->magic == TABLE_MAGIC && size > 0) {
+        size_t n = strnlen(shm->crash_note, CRASH_NOTE_MAX - 1);
+        n = n < size - 1 ? n : size - 1;
+        memcpy(out, shm->crash_note, n);
+        out[n] = '\0';
+        shm->crash_note[0] = '\0';
+    }
+    munmap(shm, sizeof *shm);
 }
 
 uint64_t counters_created(const struct counter_table *t)

@@ -36,6 +36,12 @@ struct counter_slot *counters_get(struct counter_table *t, const char *name);
 /* Visit every slot whose name starts with prefix, in creation order. */
 void counters_each(struct counter_table *t, const char *prefix,
                    void (*fn)(void *arg, const char *name, uint64_t value), void *arg);
+/* The crash note: the plugin that was running when the core died (set
+ * from a signal handler: async-signal-safe; NULL clears it), read and
+ * cleared by the supervisor through its own descriptor. */
+void counters_set_crash_note(struct counter_table *t, const char *plugin);
+void counters_take_crash_note(int fd, char *out, size_t size);
+
 /* Seconds since the epoch when the supervisor created the table. */
 uint64_t counters_created(const struct counter_table *t);
 

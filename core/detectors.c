@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crash.h"
 #include "detectors.h"
 
 int detector_compile(struct detector *d, char *err, size_t errlen)
@@ -107,9 +108,12 @@ int detector_find(const struct detector *d, const char *text, size_t len, size_t
 {
     if (start > len)
         return 0;
+    const char *prev = crash_enter(d->pub.name);
+    int rv = d->code ? pattern_find(d, text, len, start, ms, me)
+                     : d->spec.find(d->state, text, len, start, ms, me);
+    crash_leave(prev);
     if (d->code)
-        return pattern_find(d, text, len, start, ms, me);
-    int rv = d->spec.find(d->state, text, len, start, ms, me);
+        return rv;
     if (rv == 1 && (*ms < start || *me > len || *me <= *ms))
         return -1; /* a plugin's find() answered out of bounds */
     return rv;

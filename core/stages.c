@@ -21,6 +21,7 @@
 
 #include "core.h"
 #include "counters.h"
+#include "crash.h"
 #include "exchange.h"
 #include "log.h"
 #include "stages.h"
@@ -40,6 +41,7 @@ struct plugin_timer {
 struct route_trampoline {
     apx_route_fn fn;
     void *arg;
+    const char *plugin;  /* for the crash note */
 };
 
 static struct exchange *EX(struct apx_exchange *e)
@@ -125,8 +127,11 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     struct plugin_timer *t = arg;
     apx_timer_fn fn = t->fn;
     void *farg = t->arg;
+    const char *name = t->owner->entry->name;
     timer_unlink(t); /* one-shot: gone before the callback may start another */
+    const char *prev = crash_enter(name);
     fn(farg);
+    crash_leave(prev);
 }
 
 static struct apx_timer *host_timer_start(const struct apx_host *h, uint64_t ms,
@@ -164,7 +169,9 @@ static void host_timer_stop(struct apx_timer *at)
 static void route_trampoline_cb(struct exchange *ex, void *arg)
 {
     struct route_trampoline *t = arg;
+    const char *prev = crash_enter(t->plugin);
     t->fn(t->arg, (struct apx_exchange *)ex);
+    crash_leave(prev);
 }
 
 static int host_route_add(const struct apx_host *h, const char *method, const char *path,
@@ -176,6 +183,7 @@ static int host_route_add(const struct apx_host *h, const char *method, const ch
         return -1;
     t->fn = fn;
     t->arg = arg;
+    t->plugin = p->entry->name;
     unsigned listeners = ((ports & APX_ROUTE_MAIN) ? ROUTE_MAIN : 0) |
                          ((ports & APX_ROUTE_DASHBOARD) ? ROUTE_DASHBOARD : 0);
     if (routes_add_owned(&p->gen->routes, method, path, listeners, route_trampoline_cb, t) < 0) {
@@ -296,12 +304,15 @@ static int host_respond(struct apx_exchange *e, int status, const char *content_
 struct cancel_trampoline {
     apx_cancel_fn fn;
     void *arg;
+    const char *plugin;
 };
 
 static void cancel_cb(struct exchange *ex, void *arg)
 {
     struct cancel_trampoline *t = arg;
+    const char *prev = crash_enter(t->plugin);
     t->fn(t->arg, (struct apx_exchange *)ex);
+    crash_leave(prev);
 }
 
 static int host_stream_start(struct apx_exchange *e, int status, const char *content_type,
@@ -322,6 +333,7 @@ static int host_stream_start(struct apx_exchange *e, int status, const char *con
         }
         t->fn = cancel;
         t->arg = arg;
+        t->plugin = crash_plugin; /* the route handler calling us */
         ex->local_cancel = cancel_cb;
         ex->local_arg = t;
         ex->local_arg_owned = true;
@@ -514,7 +526,10 @@ static struct plugin_instance *instance_load(struct core *core, struct generatio
 static int instance_init(struct plugin_instance *p, char *err, size_t errlen)
 {
     struct apx_error perr = { { 0 } };
-    if (p->desc->init(&p->api, &p->entry->config, &p->state, &perr) != 0) {
+    const char *prev = crash_enter(p->entry->name);
+    int rc = p->desc->init(&p->api, &p->entry->config, &p->state, &perr);
+    crash_leave(prev);
+    if (rc != 0) {
         snprintf(err, errlen, "%s %s: init failed: %s",
                  p->desc->kind == APX_KIND_STAGE ? "stage" : "detector", p->entry->name,
                  perr.message[0] ? perr.message : "(no reason given)");
@@ -528,8 +543,11 @@ static void instance_free(struct plugin_instance *p)
 {
     while (p->timers)
         timer_unlink(p->timers);
-    if (p->inited && p->desc->fini)
+    if (p->inited && p->desc->fini) {
+        const char *prev = crash_enter(p->entry->name);
         p->desc->fini(p->state);
+        crash_leave(prev);
+    }
     loader_close(&p->lp);
     p->magic = 0;
     free(p);
@@ -548,7 +566,10 @@ static int detector_build(struct plugin_instance *p, struct detector **out, char
     d->state = p->state;
     if (p->desc->setup) {
         struct apx_error perr = { { 0 } };
-        if (p->desc->setup(p->state, &d->spec, &perr) != 0) {
+        const char *prev = crash_enter(p->entry->name);
+        int rc = p->desc->setup(p->state, &d->spec, &perr);
+        crash_leave(prev);
+        if (rc != 0) {
             snprintf(err, errlen, "detector %s: %s", p->entry->name, perr.message);
             free(d);
             return -1;
@@ -700,7 +721,9 @@ enum apx_verdict stages_on_request(struct exchange *ex)
         if (!h->on_request)
             continue;
         ex->in_hook = true;
+        const char *prev = crash_enter(g->stages[i]->entry->name);
         int v = h->on_request(g->stages[i]->state, (struct apx_exchange *)ex);
+        crash_leave(prev);
         ex->in_hook = false;
         if (v == APX_PENDING) {
             ex->hook_next = i + 1;
@@ -724,7 +747,9 @@ int stages_run_one_on_request(struct exchange *ex, const char *name)
             return APX_OK;
         ex->in_hook = true;
         ex->hook_only = true;
+        const char *prev = crash_enter(g->stages[i]->entry->name);
         int v = h->on_request(g->stages[i]->state, (struct apx_exchange *)ex);
+        crash_leave(prev);
         ex->in_hook = false;
         if (v == APX_PENDING)
             ex->hook_pending = true; /* the caller runs the loop until resume */
@@ -741,7 +766,9 @@ enum apx_verdict stages_on_response_head(struct exchange *ex)
         if (!h->on_response_head)
             continue;
         ex->in_hook = true;
+        const char *prev = crash_enter(g->stages[i]->entry->name);
         int v = h->on_response_head(g->stages[i]->state, (struct apx_exchange *)ex);
+        crash_leave(prev);
         ex->in_hook = false;
         if (v != APX_OK)
             return (enum apx_verdict)v;
@@ -754,8 +781,11 @@ void stages_on_response_body(struct exchange *ex, const uint8_t *data, size_t le
     struct generation *g = ex->gen;
     for (size_t i = 0; i < g->nstages; i++) {
         const struct apx_stage_hooks *h = &g->stages[i]->desc->stage;
-        if (h->on_response_body)
+        if (h->on_response_body) {
+            const char *prev = crash_enter(g->stages[i]->entry->name);
             h->on_response_body(g->stages[i]->state, (struct apx_exchange *)ex, data, len);
+            crash_leave(prev);
+        }
     }
 }
 
@@ -764,7 +794,10 @@ void stages_on_done(struct exchange *ex, const struct apx_done_info *info)
     struct generation *g = ex->gen;
     for (size_t i = 0; i < g->nstages; i++) {
         const struct apx_stage_hooks *h = &g->stages[i]->desc->stage;
-        if (h->on_done)
+        if (h->on_done) {
+            const char *prev = crash_enter(g->stages[i]->entry->name);
             h->on_done(g->stages[i]->state, (struct apx_exchange *)ex, info);
+            crash_leave(prev);
+        }
     }
 }

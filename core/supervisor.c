@@ -164,8 +164,13 @@ static void start_core(struct supervisor *sv, const sigset_t *oldmask)
 
 static void on_core_exit(struct supervisor *sv, int status)
 {
-    char why[128];
+    char why[200], plugin[64];
     describe_exit(status, why, sizeof why);
+    counters_take_crash_note(sv->counters_fd, plugin, sizeof plugin);
+    if (WIFSIGNALED(status) && plugin[0]) {
+        size_t n = strlen(why);
+        snprintf(why + n, sizeof why - n, " while running plugin %s", plugin);
+    }
     double ran = now() - sv->core_started;
     sv->core = 0;
     if (sv->stopping) {
