@@ -333,12 +333,13 @@ static void teardown(struct core_state *st)
     if (st->sig_term) event_free(st->sig_term);
     if (st->sig_int) event_free(st->sig_int);
     if (st->drain_timer) event_free(st->drain_timer);
-    if (core->gen && drained(st)) {
+    if (core->gen && drained(st))
         generation_unref(core->gen); /* busy connections still point into it */
-        /* let the pool close its idle connections and free itself */
+    /* let a released pool (also one of a generation that failed to build)
+     * close its idle connections and free itself */
+    if (core->base && drained(st))
         for (int i = 0; i < 3; i++)
             event_base_loop(core->base, EVLOOP_NONBLOCK);
-    }
     if (core->dns && drained(st))
         evdns_base_free(core->dns, 0);
     if (core->base && drained(st))

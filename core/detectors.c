@@ -53,9 +53,16 @@ void detector_release(struct detector *d)
  * worker thread). */
 enum { SHARED_PAIRS = 64 };
 
+static _Thread_local pcre2_match_data *shared;
+
+void detectors_thread_exit(void)
+{
+    pcre2_match_data_free(shared);
+    shared = NULL;
+}
+
 static pcre2_match_data *thread_match_data(const struct detector *d, bool *own)
 {
-    static _Thread_local pcre2_match_data *shared;
     uint32_t groups = 0;
     pcre2_pattern_info(d->code, PCRE2_INFO_CAPTURECOUNT, &groups);
     *own = groups + 1 > SHARED_PAIRS;

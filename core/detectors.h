@@ -31,6 +31,9 @@ int detector_find(const struct detector *d, const char *text, size_t len, size_t
  * must_not_match sample may be. 0, or -1 with err quoting the sample. */
 int detector_check_samples(const struct detector *d, char *err, size_t errlen);
 
+/* Free the calling thread's match data (a worker thread about to end). */
+void detectors_thread_exit(void);
+
 /* Sort by priority (stable: equal priorities keep pipeline order). */
 void detectors_sort(struct detector **v, size_t n);
 

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "detectors.h"
 #include "log.h"
 #include "workers.h"
 
@@ -64,6 +65,7 @@ static void *worker_main(void *arg)
         (void)w;
     }
     pthread_mutex_unlock(&p->lock);
+    detectors_thread_exit();
     return NULL;
 }
 
