@@ -14,8 +14,25 @@ MOCK_JS=$top_srcdir/tests/mock/mock-upstream.js
 T=$(mktemp -d "${TMPDIR:-/tmp}/apx-test.XXXXXX")
 STARTED_PIDS=""
 
+# Values the tests send as API keys, tokens and secrets. None may appear in
+# anything the proxy writes: its logs (at debug, with LOG_REQUESTS) and its
+# /metrics, checked for every test at its end.
+TEST_SECRETS='sk-ant-api03-testkey
+test-token
+sk-ant-api03-test-not-a-real-key
+AKIAIOSFODNN7EXAMPLE
+ghp_0123456789abcdefghijABCDEFGHIJ012345
+hunter2pw
+MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun
+alice.dev@example.org
+Ab1_Ab1_Ab1_Ab1_'
+
 cleanup() {
     status=$?
+    # the proxy's last word on /metrics joins its logs for the secrets check
+    if [ -n "${PURL:-}" ] && [ -n "${PROXY_PID:-}" ] && kill -0 "$PROXY_PID" 2>/dev/null; then
+        curl -sS --max-time 3 --cacert "$T/cert.pem" "$PURL/metrics" >"$T/proxy-metrics.log" 2>/dev/null || true
+    fi
     for pid in $STARTED_PIDS; do
         kill -TERM "$pid" 2>/dev/null || true
     done
@@ -33,6 +50,14 @@ cleanup() {
         grep -h -A30 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$T"/*.log | head -80
         status=1
     fi
+    printf '%s\n' "$TEST_SECRETS" >"$T/secrets.txt"
+    for f in "$T"/proxy*.log; do
+        [ -f "$f" ] || continue
+        if leaked=$(grep -o -F -f "$T/secrets.txt" "$f" | head -n 1) && [ -n "$leaked" ]; then
+            echo "FAIL: a test secret (${leaked%"${leaked#????????}"}...) is in ${f##*/}"
+            status=1
+        fi
+    done
     if [ "$status" -ne 0 ] && [ "$status" -ne 77 ]; then
         for f in "$T"/*.log; do
             [ -f "$f" ] || continue
