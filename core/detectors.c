@@ -54,11 +54,34 @@ void detector_release(struct detector *d)
 enum { SHARED_PAIRS = 64 };
 
 static _Thread_local pcre2_match_data *shared;
+/* Patterns that repeat a group per line (a PEM block, an Ansible vault)
+ * need JIT stack in proportion to the block: PCRE2's default 32 KiB gives
+ * out near a thousand lines. Reserved up to JIT_STACK_MAX, used as needed. */
+#define JIT_STACK_MAX (16 * 1024 * 1024)
+static _Thread_local pcre2_jit_stack *jit_stack;
+static _Thread_local pcre2_match_context *match_ctx;
 
 void detectors_thread_exit(void)
 {
     pcre2_match_data_free(shared);
+    pcre2_match_context_free(match_ctx);
+    pcre2_jit_stack_free(jit_stack);
     shared = NULL;
+    match_ctx = NULL;
+    jit_stack = NULL;
+}
+
+/* This thread's match context with its big JIT stack; NULL (PCRE2's
+ * defaults) if it cannot be made. */
+static pcre2_match_context *thread_match_context(void)
+{
+    if (!match_ctx) {
+        jit_stack = pcre2_jit_stack_create(64 * 1024, JIT_STACK_MAX, NULL);
+        match_ctx = pcre2_match_context_create(NULL);
+        if (jit_stack && match_ctx)
+            pcre2_jit_stack_assign(match_ctx, NULL, jit_stack);
+    }
+    return match_ctx;
 }
 
 static pcre2_match_data *thread_match_data(const struct detector *d, bool *own)
@@ -83,7 +106,8 @@ static int pattern_find(const struct detector *d, const char *text, size_t len, 
         return -1;
     int rv = 0;
     while (start <= len) {
-        int rc = pcre2_match(d->code, (PCRE2_SPTR)text, len, start, 0, md, NULL);
+        int rc = pcre2_match(d->code, (PCRE2_SPTR)text, len, start, 0, md,
+                             thread_match_context());
         if (rc == PCRE2_ERROR_NOMATCH)
             break;
         if (rc < 0) {

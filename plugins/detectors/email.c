@@ -6,8 +6,8 @@
  * with a letter or digit, a domain of 1 to 8 labels and a TLD of 2 to 24
  * letters. Left alone:
  *   - "pass@host" inside a URL with credentials, and "user@host" after
- *     "//" (the local part follows ':' or '/'); "mailto:" is the exception
- *     and is matched;
+ *     "//": a URL's user info is skipped whole; "mailto:" and "key:value"
+ *     ("email:alice@corp.example") are matched;
  *   - scp-style git remotes, "git@github.com:owner/repo.git", and any
  *     "git@host" (an SSH login, not a person);
  *   - @decorators, @mentions, npm scopes (@anthropic-ai/sdk), package
@@ -31,6 +31,8 @@ static const char *const must_match[] = {
     "contact: mailto:support@example.org.",
     "git config user.email \"j.doe@corp.example.io\"",
     "Signed-off-by: Grace Hopper <12345+ghopper@users.noreply.github.com>",
+    "email:alice@corp.example.com",
+    "From:bob.smith@example.org",
     NULL,
 };
 
@@ -74,7 +76,11 @@ APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
         .label = "EMAIL",
         .tier = APX_TIER_IDENTIFIER,
         .priority = 160,
-        .pattern = "(?<![A-Za-z0-9._%+/-])(?:(?<=mailto:)|(?<!:))(?!git@)"
+        /* a URL's user info ("scheme://user:pass@host") is skipped whole,
+         * so "pass@host" is never taken for an address, while
+         * "email:alice@corp.example" still is */
+        .pattern = "[A-Za-z][A-Za-z0-9+.-]{0,30}://[^\\s/@]*+@(*SKIP)(*F)"
+                   "|(?<![A-Za-z0-9._%+/-])(?!git@)"
                    "[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}+@(?![0-9]{1,2}x\\.)"
                    "(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.){1,8}[A-Za-z]{2,24}"
                    "(?![A-Za-z0-9_(-])(?!:[^\\s])" NOT_A_FILE,

@@ -23,11 +23,13 @@
 #include <anthropic-proxy/plugin.h>
 
 /* A line break as the scanned text has it: LF or CRLF after trailing
- * blanks, or a "\n" escape left in a string literal. */
-#define NL "[ \\t]{0,8}+(?:\\r?\\n|\\\\r\\\\n|\\\\n)"
+ * blanks, or a "\n" escape left in a string literal, escaped again once
+ * or more when JSON holds JSON ("\\n": a secret stored as a JSON string). */
+#define NL "[ \\t]{0,8}+(?:\\r?\\n|(?:\\\\{1,7}r)?\\\\{1,7}n)"
 /* What may open a line: a Read or cat -n line number, a diff marker,
- * indentation. */
-#define PFX "(?:[ \\t]{0,12}[0-9]{1,9}(?:\\x{2192}|\\t))?[+-]?[ \\t]{0,64}+"
+ * indentation, a comment or quote marker (#, //, ;, >, *). */
+#define PFX "(?:[ \\t]{0,12}[0-9]{1,9}(?:\\x{2192}|\\t))?[+-]?[ \\t]{0,64}+" \
+            "(?:(?:#|//|;|>|\\*)[ \\t]{0,8}+)?"
 /* Between two lines: a line break and what opens the next line; or, in
  * source code, the end of one string literal and the start of the next
  * ("...\n" +<newline> "...": Java, JavaScript, Python, C). */
@@ -78,6 +80,13 @@ static const char *const must_match[] = {
     "tls:\n  key: |\n    -----BEGIN ENCRYPTED PRIVATE KEY-----\n"
     "    MIIFHDBOBgkqhkiG9w0BBQ0wQTApBgkqhkiG9w0BBQwwHAQIZ3+YqL0rTUECAggA\n",
     "DSA_KEY=\"-----BEGIN DSA PRIVATE KEY----- MIIBuwIBAAKBgQDZ3Kb9PzX0d7u1z3m4q2w6Y8nT -----END DSA PRIVATE KEY-----\"",
+    /* commented out in a config file */
+    "# -----BEGIN RSA PRIVATE KEY-----\n"
+    "# MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n"
+    "# -----END RSA PRIVATE KEY-----\n",
+    /* a JSON string inside a JSON string: the line breaks escaped twice */
+    "{\\\"private_key\\\": \\\"-----BEGIN PRIVATE KEY-----\\\\n"
+    "MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQC7\\\\n-----END PRIVATE KEY-----\\\\n\\\"}",
     /* a test fixture, one string literal per line */
     "const KEY =\n  \"-----BEGIN PRIVATE KEY-----\\n\" +\n"
     "  \"MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQC7\\n\" +\n"

@@ -88,7 +88,7 @@ started $!
 wait_file "$W/mock.port" || die "mock did not start"
 MOCK_PORT=$(cat "$W/mock.port")
 
-start_proxy() { # NAME MODE -> prints the port
+start_proxy() { # NAME MODE -> PPORT (run in this shell, so cleanup knows the PID)
     local port; port=$(free_port)
     cat >"$W/$1.env" <<EOF
 ANTHROPIC_PROXY_HOST=127.0.0.1
@@ -106,10 +106,10 @@ ANTHROPIC_PROXY_SCRUB_HMAC_KEY=$(cat "$W/key.hex")
 EOF
     "$PROXY_BIN" --foreground --config "$W/$1.env" >>"$W/$1.log" 2>&1 &
     started $!
-    echo "$port"
+    PPORT=$port
 }
-P_OFF=$(start_proxy off off)
-P_ON=$(start_proxy on pseudonymize)
+start_proxy off off; P_OFF=$PPORT
+start_proxy on pseudonymize; P_ON=$PPORT
 for p in "$P_OFF" "$P_ON"; do
     for i in $(seq 50); do curl -sf --cacert "$W/cert.pem" "https://localhost:$p/health" >/dev/null && break; sleep 0.1; done
 done

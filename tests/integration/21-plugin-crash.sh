@@ -14,6 +14,10 @@ detectors:
   - plugin: $PLUG
 EOF2
 PIPELINE=$T/pipeline.yaml
+# In a sanitizer build ASan would take the SIGSEGV itself: let the core's own
+# handler (the thing under test) have it.
+ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0:allow_user_segv_handler=1
+export ASAN_OPTIONS
 start_mock
 start_proxy SCRUB_MODE=pseudonymize SCRUB_HMAC_KEY="$("$OPENSSL" rand -hex 32)"
 first=$(core_pid)

@@ -436,6 +436,18 @@ START_TEST(summary_names_paths_never_values)
 }
 END_TEST
 
+START_TEST(summary_hides_keys_that_look_like_values)
+{
+    const char *in = "{\"input\":{\"alice.secret@corp.example.com\":\"" AWS1 "\","
+                     "\"AKIAIOSFODNN7EXAMPLE_x\":\"" AWS1 "\"}}";
+    struct scrub_result r;
+    char *out = scrub(in, SCRUB_FOUND, &r);
+    ck_assert_str_eq(r.summary, "aws_access_key 2 at input.<key>");
+    free(out);
+    scrub_result_free(&r);
+}
+END_TEST
+
 START_TEST(seed_examples_are_caught)
 {
     expect("{\"t\":\"AKIAIOSFODNN7EXAMPLE ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}",
@@ -470,6 +482,7 @@ static Suite *scrub_suite(void)
     tcase_add_test(t, huge_string);
     tcase_add_test(t, audit_counts_without_rewriting);
     tcase_add_test(t, summary_names_paths_never_values);
+    tcase_add_test(t, summary_hides_keys_that_look_like_values);
     tcase_add_test(t, seed_examples_are_caught);
     suite_add_tcase(s, t);
     return s;

@@ -605,6 +605,35 @@ static void path_append(struct walk *w, size_t *o, size_t cap, const char *s, si
     }
 }
 
+/* Is this key a field name that may go to the log as it is: short, of
+ * letters, digits, '_' and '-' (no address, no token, no escape)? */
+static bool plain_key(const char *k, size_t n)
+{
+    if (n == 0 || n > 32)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = k[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* Would a detector find something in this key? Keys are never replaced,
+ * but the log's path must not carry what they hold. */
+static bool key_holds_secret(struct walk *w, const char *k, size_t n)
+{
+    size_t ms, me;
+    prefilter(w->e, (const uint8_t *)k, n, w->flag);
+    for (uint32_t d = 0; d < w->e->ndets; d++) {
+        const struct scrub_detector *det = &w->e->dets[d];
+        if (w->flag[d] && det->find(det->ctx, k, n, 0, &ms, &me) != 0)
+            return true;
+    }
+    return false;
+}
+
 /* Record the JSON path of the string being scanned ("messages[3].content");
  * `last_key` names the innermost member instead of the frame's own key. */
 static enum walk_rc record_path(struct walk *w, const char *last_key, size_t *off)
@@ -623,9 +652,11 @@ static enum walk_rc record_path(struct walk *w, const char *last_key, size_t *of
                 path_append(w, &o, cap, ".", 1);
             if (last_key && i + 1 == w->depth)
                 path_append(w, &o, cap, last_key, strlen(last_key));
-            else
-                path_append(w, &o, cap, (const char *)w->p + f->key_off,
-                            f->key_len > 48 ? 48 : f->key_len);
+            else if (plain_key((const char *)w->p + f->key_off, f->key_len) &&
+                     !key_holds_secret(w, (const char *)w->p + f->key_off, f->key_len))
+                path_append(w, &o, cap, (const char *)w->p + f->key_off, f->key_len);
+            else /* a key is client data too: it may hold a value */
+                path_append(w, &o, cap, "<key>", 5);
         } else {
             char idx[16];
             int n = snprintf(idx, sizeof idx, "[%u]", f->index);
@@ -1110,7 +1141,8 @@ static void summarize(const struct scrub_engine *e, const struct walk *w,
         size_t shown = 0, more = 0, last = SIZE_MAX;
         for (size_t i = 0; i < w->nf && o + 1 < cap; i++) {
             const struct finding *f = &w->f[i];
-            if (f->det != d || f->path == last)
+            if (f->det != d || (last != SIZE_MAX &&
+                                strcmp(w->paths + f->path, w->paths + last) == 0))
                 continue;
             last = f->path;
             if (shown == PATHS_SHOWN) {
