@@ -36,6 +36,8 @@
 
 static const char *const must_match[] = {
     "postgres://user:pass@host/db",
+    "POSTGRES://user:pass@host/db",
+    "postgres://user:p#ss/w0rd@db.example.com/app",
     "DATABASE_URL=postgresql://app_user:Xk9vQ2mPz7Lr@db.internal.example:5432/appdb?sslmode=require",
     "client = MongoClient(\"mongodb+srv://admin:S3cr3tPa55@cluster0.ab1cd.mongodb.net/prod?retryWrites=true&w=majority\")",
     "REDIS_URL=redis://:Yv7qLp2Xw9Zr@cache.example.internal:6379/0",
@@ -85,10 +87,12 @@ APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
         .label = "DB_CONNECTION_STRING",
         .tier = APX_TIER_SECRET,
         .priority = 90,
-        .pattern = "(?<![A-Za-z0-9+.-])(?:jdbc:)?" SCHEME "://"
+        /* the scheme in any case (POSTGRES://); a password may hold '/'
+         * and '#' unencoded, as people write them */
+        .pattern = "(?<![A-Za-z0-9+.-])(?i:(?:jdbc:)?" SCHEME ")://"
                    "[^\\s:@/?#'\"`<>\\\\]{0,256}+:"        /* user (may be empty) */
                    "(?!" TEMPLATE ")"
-                   "[^\\s@/?#'\"`<>\\\\]{1,256}+@"         /* password */
+                   "[^\\s@?'\"`<>\\\\]{1,256}+@"           /* password */
                    "(?:" URLCHAR "{0,2047}[^\\s'\"`<>\\\\.,;:!?)\\]}])?",
         .anchors = anchors,
         .must_match = must_match,

@@ -285,6 +285,17 @@ START_TEST(tool_name_and_description_are_left)
 }
 END_TEST
 
+START_TEST(tools_deeper_down_are_data)
+{
+    /* only the request's own tool definitions are left; a "tools" array
+     * inside a tool call's input is scanned like any other data */
+    expect("{\"messages\":[{\"content\":[{\"type\":\"tool_use\",\"input\":{\"tools\":"
+           "[{\"name\":\"" AWS1 "\",\"description\":\"" AWS1 "\"}]}}]}]}",
+           "{\"messages\":[{\"content\":[{\"type\":\"tool_use\",\"input\":{\"tools\":"
+           "[{\"name\":\"<AWS_ACCESS_KEY_1>\",\"description\":\"<AWS_ACCESS_KEY_1>\"}]}}]}]}");
+}
+END_TEST
+
 START_TEST(base64_payloads_are_left)
 {
     /* data after type, data before type, and a non-base64 type */
@@ -472,6 +483,7 @@ static Suite *scrub_suite(void)
     tcase_add_test(t, skip_keys_keep_whole_subtrees);
     tcase_add_test(t, skip_keys_are_exact_and_only_keys);
     tcase_add_test(t, tool_name_and_description_are_left);
+    tcase_add_test(t, tools_deeper_down_are_data);
     tcase_add_test(t, base64_payloads_are_left);
     tcase_add_test(t, overlap_jwt_after_bearer);
     tcase_add_test(t, overlap_url_with_credentials_beats_email);

@@ -836,7 +836,10 @@ static enum walk_rc push_frame(struct walk *w, bool is_obj)
     memset(f, 0, sizeof *f);
     f->is_obj = is_obj;
     f->skip = value_skipped(w);
-    f->tools_array = !is_obj && parent && parent->is_obj && parent->key_kind == KEY_TOOLS;
+    /* only the request's own tool definitions: a "tools" array deeper down
+     * (inside a tool's input, say) is data like any other */
+    f->tools_array = !is_obj && parent && parent->is_obj && parent->key_kind == KEY_TOOLS &&
+                     w->depth == 1;
     f->tool_def = is_obj && parent && !parent->is_obj && parent->tools_array;
     w->depth++;
     w->pos++;
