@@ -333,8 +333,10 @@ static void teardown(struct core_state *st)
     if (st->sig_term) event_free(st->sig_term);
     if (st->sig_int) event_free(st->sig_int);
     if (st->drain_timer) event_free(st->drain_timer);
-    if (core->gen && drained(st))
+    if (core->gen && drained(st)) {
+        upstream_pool_close_all(core->gen->pool);
         generation_unref(core->gen); /* busy connections still point into it */
+    }
     /* let a released pool (also one of a generation that failed to build)
      * close its idle connections and free itself */
     if (core->base && drained(st))

@@ -1118,6 +1118,13 @@ void upstream_pool_update(struct upstream_pool *p, const struct settings *s)
     pool_set_limits(p, s);
 }
 
+void upstream_pool_close_all(struct upstream_pool *p)
+{
+    for (struct uconn *c = p->conns; c; c = c->next)
+        if (conn_alive(c))
+            conn_fail(c, "closed (the core is stopping)");
+}
+
 void upstream_pool_drain(struct upstream_pool *p)
 {
     p->draining = true;

@@ -40,6 +40,9 @@ int upstream_pool_matches(const struct upstream_pool *p, const struct settings *
 void upstream_pool_update(struct upstream_pool *p, const struct settings *s);
 /* Shutdown: close idle connections now, the rest when their streams end. */
 void upstream_pool_drain(struct upstream_pool *p);
+/* Close every connection now, busy or still connecting (the core's last
+ * act, once its exchanges are done). */
+void upstream_pool_close_all(struct upstream_pool *p);
 
 /* Send the exchange's request (ex->method, target, headers, body). Answers
  * arrive through exchange_upstream_* callbacks, never before this returns.
