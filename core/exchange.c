@@ -165,6 +165,22 @@ static void run_on_done(struct exchange *ex)
     stages_on_done(ex, &info);
 }
 
+static void unref_later(evutil_socket_t fd, short what, void *arg)
+{
+    generation_unref(arg);
+}
+
+/* An exchange can end inside a plugin's own code (a stage's timer ends a
+ * stream it serves); if that drops the last reference of an old
+ * generation, releasing it there would dlclose the code still running.
+ * Let go of it from the loop instead. */
+static void generation_unref_later(struct core *core, struct generation *g)
+{
+    static const struct timeval now = { 0, 0 };
+    if (event_base_once(core->base, -1, EV_TIMEOUT, unref_later, g, &now) < 0)
+        generation_unref(g); /* out of memory: release now, as before */
+}
+
 /* End the exchange: release the upstream, log, free, tell the front. */
 static void finish(struct exchange *ex, enum exchange_outcome outcome)
 {
@@ -201,7 +217,7 @@ static void finish(struct exchange *ex, enum exchange_outcome outcome)
     if (ex->retry_timer)
         event_free(ex->retry_timer);
     header_list_free(&ex->req_headers);
-    generation_unref(ex->gen);
+    generation_unref_later(core, ex->gen);
     ex->magic = 0;
     free(ex);
     active_exchanges--;
