@@ -25,6 +25,21 @@
 #define BODY_INITIAL_CAP 4096
 
 static uint64_t active_exchanges;
+static struct exchange *local_streams; /* open streamed local answers */
+
+static void stream_list_remove(struct exchange *ex)
+{
+    if (!ex->streaming_local)
+        return;
+    if (ex->stream_prev)
+        ex->stream_prev->stream_next = ex->stream_next;
+    else
+        local_streams = ex->stream_next;
+    if (ex->stream_next)
+        ex->stream_next->stream_prev = ex->stream_prev;
+    ex->stream_prev = ex->stream_next = NULL;
+    ex->streaming_local = false;
+}
 
 uint64_t exchange_active_count(void) { return active_exchanges; }
 
@@ -193,6 +208,7 @@ static void finish(struct exchange *ex, enum exchange_outcome outcome)
         upstream_stream_release(ex->ustream);
         ex->ustream = NULL;
     }
+    stream_list_remove(ex);
     if (outcome == OUT_CLIENT_GONE && ex->local_cancel)
         ex->local_cancel(ex, ex->local_arg);
     if (ex->retry_timer)
@@ -349,13 +365,18 @@ int exchange_local_start(struct exchange *ex, int status, const struct header_li
     clock_gettime(CLOCK_MONOTONIC, &ex->t_first_byte);
     if (!ex->front_ctx)
         return -1;
+    ex->stream_next = local_streams;
+    if (local_streams)
+        local_streams->stream_prev = ex;
+    local_streams = ex;
+    ex->streaming_local = true;
     return ex->front->send_head(ex->front_ctx, status, h, -1, false);
 }
 
 int exchange_local_send(struct exchange *ex, const void *p, size_t n)
 {
     check(ex);
-    if (!ex->front_ctx)
+    if (!ex->front_ctx || ex->front->pending(ex->front_ctx) > EXCHANGE_LOCAL_BACKLOG)
         return -1;
     ex->bytes_out += n;
     return ex->front->send_data(ex->front_ctx, p, n);
@@ -367,6 +388,17 @@ void exchange_local_end(struct exchange *ex)
     if (ex->front_ctx)
         ex->front->send_end(ex->front_ctx);
     finish(ex, OUT_COMPLETE);
+}
+
+void exchange_end_local_streams(void)
+{
+    while (local_streams) {
+        struct exchange *ex = local_streams;
+        stream_list_remove(ex);
+        if (ex->local_cancel)
+            ex->local_cancel(ex, ex->local_arg); /* the stage stops writing */
+        exchange_local_end(ex);
+    }
 }
 
 void exchange_client_gone(struct exchange *ex)

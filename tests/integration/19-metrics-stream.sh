@@ -53,3 +53,17 @@ ok "after SIGHUP the old stream ended in ${t}s (EventSource reconnects)"
 pcurl -N --max-time 2 "$DURL/metrics/stream" 2>/dev/null | grep '^data: ' | head -n 1 |
     sed 's/^data: //' | json 'j.pipeline.revision' | grep -qx 2 || fail "new stream not on revision 2"
 ok "a new viewer gets revision 2"
+
+# An open dashboard does not hold the shutdown to SHUTDOWN_TIMEOUT (10 s here).
+pcurl -N --max-time 15 -o /dev/null "$DURL/metrics/stream" 2>/dev/null &
+V=$!
+started "$V"
+sleep 1
+t0=$(date +%s)
+kill -TERM "$PROXY_PID"
+wait "$PROXY_PID" || fail "the proxy exited with status $?"
+rc=0; wait "$V" || rc=$?
+t=$(($(date +%s) - t0))
+[ "$t" -le 3 ] || fail "SIGTERM with a viewer open took ${t}s"
+[ "$rc" = 0 ] || fail "the viewer's stream did not end cleanly at shutdown (curl exit $rc)"
+ok "SIGTERM with a viewer open: the stream ended cleanly and the proxy exited in ${t}s"
