@@ -85,6 +85,7 @@ struct uconn {
     size_t nstreams;
     uint32_t max_streams;
     bool used;                      /* carried a stream before */
+    bool in_recv;                   /* inside nghttp2_session_mem_recv */
     struct upstream_stream *streams;
     struct event *timer;            /* connect timeout */
     char why[256];                  /* why it died, for the exchanges */
@@ -527,7 +528,11 @@ static bool conn_alive(const struct uconn *c)
 /* Write what the session has to say, while the socket keeps up. */
 static void conn_flush(struct uconn *c)
 {
-    if (!conn_alive(c) || !c->session)
+    /* Not from inside a session callback (an exchange releasing its stream
+     * while it takes the response head): sending there would close and free
+     * the stream under the callback still using it, and nghttp2 forbids it.
+     * conn_read_cb flushes when mem_recv returns. */
+    if (!conn_alive(c) || !c->session || c->in_recv)
         return;
     struct evbuffer *out = bufferevent_get_output(c->bev);
     while (evbuffer_get_length(out) < OUTPUT_HIGH) {
@@ -581,7 +586,9 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
     while (conn_alive(c) && evbuffer_get_length(in) > 0) {
         size_t len = evbuffer_get_contiguous_space(in);
         const uint8_t *data = evbuffer_pullup(in, (ev_ssize_t)len);
+        c->in_recv = true;
         ssize_t n = nghttp2_session_mem_recv(c->session, data, len);
+        c->in_recv = false;
         if (n < 0) {
             conn_fail(c, "HTTP/2 protocol error from upstream: %s", nghttp2_strerror((int)n));
             return;
