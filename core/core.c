@@ -259,6 +259,7 @@ static void start_drain(struct core *core)
         l->shutdown(l);
     }
     upstream_pool_drain(core->gen->pool);
+    exchange_end_local_streams();
     struct timeval tv = { (time_t)core->gen->settings.shutdown_timeout,
                           (suseconds_t)((core->gen->settings.shutdown_timeout -
                                          (double)(time_t)core->gen->settings.shutdown_timeout) * 1e6) };

@@ -25,6 +25,21 @@
 #define BODY_INITIAL_CAP 4096
 
 static uint64_t active_exchanges;
+static struct exchange *local_streams; /* open streamed local answers */
+
+static void stream_list_remove(struct exchange *ex)
+{
+    if (!ex->streaming_local)
+        return;
+    if (ex->stream_prev)
+        ex->stream_prev->stream_next = ex->stream_next;
+    else
+        local_streams = ex->stream_next;
+    if (ex->stream_next)
+        ex->stream_next->stream_prev = ex->stream_prev;
+    ex->stream_prev = ex->stream_next = NULL;
+    ex->streaming_local = false;
+}
 
 uint64_t exchange_active_count(void) { return active_exchanges; }
 
@@ -165,6 +180,22 @@ static void run_on_done(struct exchange *ex)
     stages_on_done(ex, &info);
 }
 
+static void unref_later(evutil_socket_t fd, short what, void *arg)
+{
+    generation_unref(arg);
+}
+
+/* An exchange can end inside a plugin's own code (a stage's timer ends a
+ * stream it serves); if that drops the last reference of an old
+ * generation, releasing it there would dlclose the code still running.
+ * Let go of it from the loop instead. */
+static void generation_unref_later(struct core *core, struct generation *g)
+{
+    static const struct timeval now = { 0, 0 };
+    if (event_base_once(core->base, -1, EV_TIMEOUT, unref_later, g, &now) < 0)
+        generation_unref(g); /* out of memory: release now, as before */
+}
+
 /* End the exchange: release the upstream, log, free, tell the front. */
 static void finish(struct exchange *ex, enum exchange_outcome outcome)
 {
@@ -177,6 +208,7 @@ static void finish(struct exchange *ex, enum exchange_outcome outcome)
         upstream_stream_release(ex->ustream);
         ex->ustream = NULL;
     }
+    stream_list_remove(ex);
     if (outcome == OUT_CLIENT_GONE && ex->local_cancel)
         ex->local_cancel(ex, ex->local_arg);
     if (ex->retry_timer)
@@ -201,7 +233,7 @@ static void finish(struct exchange *ex, enum exchange_outcome outcome)
     if (ex->retry_timer)
         event_free(ex->retry_timer);
     header_list_free(&ex->req_headers);
-    generation_unref(ex->gen);
+    generation_unref_later(core, ex->gen);
     ex->magic = 0;
     free(ex);
     active_exchanges--;
@@ -370,13 +402,18 @@ int exchange_local_start(struct exchange *ex, int status, const struct header_li
     clock_gettime(CLOCK_MONOTONIC, &ex->t_first_byte);
     if (!ex->front_ctx)
         return -1;
+    ex->stream_next = local_streams;
+    if (local_streams)
+        local_streams->stream_prev = ex;
+    local_streams = ex;
+    ex->streaming_local = true;
     return ex->front->send_head(ex->front_ctx, status, h, -1, false);
 }
 
 int exchange_local_send(struct exchange *ex, const void *p, size_t n)
 {
     check(ex);
-    if (!ex->front_ctx)
+    if (!ex->front_ctx || ex->front->pending(ex->front_ctx) > EXCHANGE_LOCAL_BACKLOG)
         return -1;
     ex->bytes_out += n;
     return ex->front->send_data(ex->front_ctx, p, n);
@@ -388,6 +425,17 @@ void exchange_local_end(struct exchange *ex)
     if (ex->front_ctx)
         ex->front->send_end(ex->front_ctx);
     finish(ex, OUT_COMPLETE);
+}
+
+void exchange_end_local_streams(void)
+{
+    while (local_streams) {
+        struct exchange *ex = local_streams;
+        stream_list_remove(ex);
+        if (ex->local_cancel)
+            ex->local_cancel(ex, ex->local_arg); /* the stage stops writing */
+        exchange_local_end(ex);
+    }
 }
 
 void exchange_client_gone(struct exchange *ex)

@@ -116,10 +116,13 @@ struct exchange {
         size_t len;
     } pending;
 
-    /* A local streaming route's cancel hook (client gone). */
+    /* A local streaming route's cancel hook (client gone, or shutdown). */
     void (*local_cancel)(struct exchange *ex, void *arg);
     void *local_arg;
     bool local_arg_owned;
+    /* Open local streams are listed, so that a drain can end them. */
+    struct exchange *stream_prev, *stream_next;
+    bool streaming_local;
 };
 
 /* Create an exchange for a request arriving on `listener`. Holds a
@@ -150,10 +153,16 @@ void exchange_fail(struct exchange *ex, int status, const char *message);
 void exchange_respond(struct exchange *ex, int status, const char *content_type,
                       const void *body, size_t len);
 
-/* For streaming local routes: start, send, end. */
+/* For streaming local routes: start, send, end. Sending fails (-1) when
+ * the client is more than EXCHANGE_LOCAL_BACKLOG bytes behind: a viewer that
+ * stopped reading must not make the proxy hold an ever-growing buffer. */
+#define EXCHANGE_LOCAL_BACKLOG (1024 * 1024)
 int exchange_local_start(struct exchange *ex, int status, const struct header_list *h);
 int exchange_local_send(struct exchange *ex, const void *p, size_t n);
 void exchange_local_end(struct exchange *ex);
+/* Shutdown: end every open local stream (after its cancel hook), since a
+ * dashboard left open would otherwise hold the drain to SHUTDOWN_TIMEOUT. */
+void exchange_end_local_streams(void);
 
 /* A stage that answered APX_PENDING is done (apx_host.resume): go on with
  * the next stage, act on the verdict, or end the exchange if the client left

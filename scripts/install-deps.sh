@@ -1,8 +1,10 @@
 #!/bin/sh
 # Install what anthropic-proxy needs to build and to run its whole test
 # suite on Debian 12 (bookworm): the build toolchain, the -dev packages
-# configure looks for, the test clients (curl, nghttp, node) and the npm
-# packages the client tests drive (the Anthropic SDK and Claude Code CLI).
+# configure looks for, the test clients (curl, nghttp, node), promtool
+# (prometheus) and chromium for the metrics and dashboard tests, and the npm
+# packages the client tests drive (the Anthropic SDK, Claude Code CLI and
+# playwright-core, which drives Debian's chromium).
 # Run as root (or through sudo). Safe to run again.
 set -eu
 cd "$(dirname "$0")/.."
@@ -16,7 +18,7 @@ export DEBIAN_FRONTEND=noninteractive
 build="build-essential autoconf automake libtool pkg-config
   libevent-dev libnghttp2-dev libssl-dev libpcre2-dev libyaml-dev libjansson-dev
   check zlib1g-dev openssl ca-certificates"
-tests="curl nghttp2-client procps"
+tests="curl nghttp2-client procps prometheus chromium"
 # make check's unit test (systemd-analyze) and make check-deploy (the
 # Ansible role's syntax check, lint and local run)
 deploy="systemd ansible-core ansible-lint"

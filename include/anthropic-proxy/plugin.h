@@ -227,7 +227,10 @@ struct apx_host {
     int (*respond)(struct apx_exchange *ex, int status, const char *content_type,
                    const void *body, size_t len);
     /* A streamed local answer (route handlers): start, write, end. `cancel`
-     * is called if the client leaves first; after it, stop writing. */
+     * is called if the client leaves first, or when the proxy shuts down
+     * (the core then ends the stream itself); after it, stop writing and do
+     * not call stream_end. stream_write returns -1 when the client is more
+     * than 1 MiB behind (it stopped reading): end the stream then. */
     int (*stream_start)(struct apx_exchange *ex, int status, const char *content_type,
                         apx_cancel_fn cancel, void *arg);
     int (*stream_write)(struct apx_exchange *ex, const void *data, size_t len);

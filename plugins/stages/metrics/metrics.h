@@ -1,0 +1,72 @@
+/*
+ * metrics.h: what the metrics stage's files share: the stage's state and
+ * the snapshot of its figures that the three endpoints render.
+ */
+#ifndef APX_METRICS_H
+#define APX_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include <anthropic-proxy/plugin.h>
+
+#include "hist.h"
+
+#define METRICS_MAGIC 0x4d455452u        /* "METR" */
+#define METRICS_MAX_VIEWERS 256          /* /metrics/stream clients per generation */
+#define METRICS_RECENT 40                /* samples in the recent window: 60 s */
+#define METRICS_TICK_MS 1500
+
+/* The host counters of one histogram: cumulative buckets, +Inf last. */
+struct hist_counters {
+    struct apx_counter *bucket[HIST_NBOUNDS + 1];
+    struct apx_counter *count, *sum_us;
+};
+
+struct metrics {
+    uint32_t magic;
+    const struct apx_host *host;
+    struct apx_counter *requests, *errors, *proxy_errors, *truncated, *client_gone;
+    struct apx_counter *bytes_in, *bytes_out, *incomplete, *unmetered, *stream_errors;
+    struct apx_counter *started, *ended, *abandoned, *core_pid;
+    struct hist_counters latency, ttfb;
+    int64_t max_body;                    /* JSON bodies buffered for usage, bytes */
+    struct apx_timer *tick;
+    struct apx_exchange *viewers[METRICS_MAX_VIEWERS];
+    size_t nviewers;
+    struct { uint64_t requests, errors; } recent[METRICS_RECENT];
+    size_t recent_next, recent_n;
+    char reload_seen[320];               /* last_reload() when this generation began */
+};
+
+/* One counter as read from host storage. */
+struct metrics_counter {
+    char name[128];
+    uint64_t value;
+};
+
+/* Every counter, read once per render. */
+struct metrics_snapshot {
+    struct metrics_counter *v;
+    size_t n, cap;
+    bool failed;
+};
+
+int snapshot_take(const struct metrics *m, struct metrics_snapshot *s);
+void snapshot_free(struct metrics_snapshot *s);
+uint64_t snapshot_get(const struct metrics_snapshot *s, const char *name);
+
+/* Requests active now; the error rate of the last minute (-1: no traffic). */
+uint64_t metrics_active(const struct metrics *m);
+double metrics_recent_error_rate(const struct metrics *m);
+
+/* GET /metrics's document (see anthropic-proxy(8)); NULL when out of memory. */
+json_t *snapshot_json(const struct metrics *m, const struct metrics_snapshot *s);
+/* GET /metrics/prometheus's text, malloc'd; NULL when out of memory. */
+char *snapshot_prometheus(const struct metrics *m, const struct metrics_snapshot *s,
+                          size_t *len);
+
+#endif
