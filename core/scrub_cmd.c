@@ -289,6 +289,9 @@ int scrub_command(int argc, char **argv, char *const *environ_in)
         fputs(errs.text, stderr);
         if (!key_file && strstr(errs.text, "SCRUB_HMAC_KEY"))
             fprintf(stderr, "anthropic-proxy scrub: give the key with --key-file FILE\n");
+        else if (key_file && strstr(errs.text, "SCRUB_HMAC_KEY"))
+            fprintf(stderr, "anthropic-proxy scrub: (the SCRUB_HMAC_KEY above is the first line "
+                    "of --key-file %s)\n", key_file);
         settings_free(&s);
         rv = 2;
     } else {
