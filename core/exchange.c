@@ -69,6 +69,7 @@ struct exchange *exchange_new(struct core *core, enum listener_kind listener,
     ex->listener = listener;
     ex->protocol = protocol;
     ex->state = EX_READING;
+    ex->resp_length = -1;
     clock_gettime(CLOCK_MONOTONIC, &ex->t_start);
     active_exchanges++;
     return ex;
@@ -438,10 +439,26 @@ void exchange_end_local_streams(void)
     }
 }
 
+/* Did the client get the whole response, its length known, every byte
+ * off our buffers? (Then a close before the upstream's end of stream is a
+ * client done, not a client gone.) */
+static bool response_delivered(const struct exchange *ex)
+{
+    return ex->state == EX_STREAMING && ex->resp_length >= 0 &&
+           ex->bytes_out == (uint64_t)ex->resp_length && ex->front_ctx &&
+           ex->front->pending(ex->front_ctx) == 0;
+}
+
 void exchange_client_gone(struct exchange *ex)
 {
     check(ex);
+    bool delivered = response_delivered(ex);
     ex->front_ctx = NULL;
+    if (delivered) {
+        log_req(LOG_LVL_DEBUG, ex->id, "client closed after the whole response");
+        finish(ex, OUT_COMPLETE);
+        return;
+    }
     if (ex->hook_pending) { /* a worker still reads the body: end at resume */
         ex->gone_while_pending = true;
         log_req(LOG_LVL_DEBUG, ex->id, "client went away; ending when the stage resumes");
@@ -522,6 +539,7 @@ void exchange_upstream_head(struct exchange *ex, int status, struct header_list 
     }
     ex->state = EX_STREAMING;
     ex->head_sent = true;
+    ex->resp_length = content_length;
     clock_gettime(CLOCK_MONOTONIC, &ex->t_first_byte);
     if (ex->front_ctx)
         ex->front->send_head(ex->front_ctx, status, h, content_length, false);

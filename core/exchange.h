@@ -88,6 +88,7 @@ struct exchange {
     bool head_only;             /* HEAD request: no body in the response */
     uint64_t bytes_in;          /* request body bytes received */
     uint64_t bytes_out;         /* response body bytes sent to the client */
+    int64_t resp_length;        /* the response's Content-Length, -1 unknown */
     uint64_t uncredited;        /* response bytes not yet credited upstream */
 
     struct timespec t_start, t_first_byte, t_end;
