@@ -9,21 +9,24 @@
 #    definitions, code, diffs, logs, Read-tool output, a few secrets of six
 #    kinds). The command runs RUNS times; each run scrubs the body REPEAT
 #    times, as a long-running proxy would (caches and JIT warm), and reports
-#    the median time of its scrubber stage (walk, detectors, new body; not
-#    the loading of the pipeline). MB/s = body bytes / the median of the
-#    runs' medians. "us/MB" at each size shows whether the time grows
+#    the median CPU time of its scrubber stage (walk, detectors, new body;
+#    not the loading of the pipeline; FIELD=1 for wall time instead: on a
+#    shared machine wall time mostly measures the neighbours). MB/s = body
+#    bytes / the median of the runs' medians. "us/MB" at each size shows whether the time grows
 #    linearly.
 # 2. The proxy path: the same 1 MB body POSTed through two proxies started
 #    side by side on the C mock upstream (tests/bench/bench-upstream.c), one
 #    with SCRUB_MODE=off and one with pseudonymize, alternating, N_POST times
 #    each; the added latency is the difference of the medians.
 #
-# Knobs: RUNS (7), REPEAT (10), N_POST (40), PROXY_BIN, KEEP=1 (keep the work directory).
+# Knobs: RUNS (7), REPEAT (10), FIELD (2: CPU, 1: wall), N_POST (40), PROXY_BIN, KEEP=1.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
 PROXY_BIN=${PROXY_BIN:-$TOP/anthropic-proxy}
 RUNS=${RUNS:-7}
+# 2: the stage's CPU time (all threads), steady on a shared machine; 1: wall time
+FIELD=${FIELD:-2}
 REPEAT=${REPEAT:-10}
 N_POST=${N_POST:-40}
 W=$(mktemp -d "${TMPDIR:-/tmp}/apx-scrub-bench.XXXXXX")
@@ -57,7 +60,7 @@ time_scrub() {
     for i in $(seq "$RUNS"); do
         "$PROXY_BIN" scrub --config "$W/scrub.env" --key-file "$W/key.hex" --repeat "$REPEAT" \
             <"$1" >"$W/out.json" 2>"$W/err.txt" || die "scrub failed: $(tail -2 "$W/err.txt")"
-        ts="$ts $(sed -n 's/.* bytes in \([0-9.]*\) ms.*/\1/p' "$W/err.txt" | awk '{printf "%d", $1 * 1e6}')"
+        ts="$ts $(sed -n "s/.* bytes in \([0-9.]*\) ms.*, \([0-9.]*\) ms of CPU.*/\\$FIELD/p" "$W/err.txt" | awk '{printf "%d", $1 * 1e6}')"
     done
     echo "$ts" | median
 }
