@@ -91,7 +91,14 @@ static const char *host_setting(const struct apx_host *h, const char *name, char
 
 static struct apx_counter *host_counter(const struct apx_host *h, const char *name)
 {
-    return (struct apx_counter *)counters_get(INST(h)->core->counters, name);
+    struct counter_slot *c = counters_get(INST(h)->core->counters, name);
+    static bool told;
+    if (!c && !told) { /* once per core: the table does not empty */
+        told = true;
+        log_warn("%s: counter table full (%d counters): new counters such as %.60s are "
+                 "not kept", INST(h)->desc->name, COUNTERS_MAX, name);
+    }
+    return (struct apx_counter *)c;
 }
 
 static void host_counter_add(struct apx_counter *c, uint64_t n)

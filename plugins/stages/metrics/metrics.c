@@ -257,10 +257,27 @@ static bool meter_usage(struct metrics *m, struct resp *r)
 
 /* Proxy-made 404/405 are answers about the proxy's own routes (a wrong
  * method, an unknown path on the dashboard port), not API traffic. */
-static bool is_api_traffic(const struct apx_done_info *info, const struct resp *r)
+/* The proxy's own pages and feeds: never API traffic, whatever they answer
+ * (a viewer refused with 503 is no API error). */
+static bool own_route(const char *path)
+{
+    static const char *const prefixes[] = { "/metrics", "/dashboard", "/health", NULL };
+    for (const char *const *p = prefixes; *p; p++) {
+        size_t n = strlen(*p);
+        if (strncmp(path, *p, n) == 0 && (path[n] == '\0' || path[n] == '/' || path[n] == '?'))
+            return true;
+    }
+    return false;
+}
+
+static bool is_api_traffic(const struct apx_host *h, struct apx_exchange *ex,
+                           const struct apx_done_info *info, const struct resp *r)
 {
     if (r || !info->local)
         return true;
+    const char *path = h->ex_path(ex);
+    if (path && own_route(path))
+        return false;
     return info->proxy_error && info->status != 404 && info->status != 405;
 }
 
@@ -295,7 +312,7 @@ static void on_done(void *state, struct apx_exchange *ex, const struct apx_done_
     assert(m->magic == METRICS_MAGIC);
     const struct apx_host *h = m->host;
     struct resp *r = resp_of(h, ex);
-    if (is_api_traffic(info, r))
+    if (is_api_traffic(h, ex, info, r))
         count_request(m, info, r ? meter_usage(m, r) : false);
     if (!r)
         return;
@@ -501,6 +518,18 @@ static int counters_init(struct metrics *m)
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
         if (!(*v[i].c = h->counter(h, v[i].name)))
             return -1;
+    /* made now, so that a full counter table (thousands of model names)
+     * still has somewhere to put their tokens */
+    static const char *const families[] = {
+        "tokens_input_total", "tokens_output_total", "tokens_cache_read_total",
+        "tokens_cache_creation_total", "tokens_cache_creation_5m_total",
+        "tokens_cache_creation_1h_total", "server_tool_web_search_requests_total", NULL };
+    char name[128];
+    for (const char *const *f = families; *f; f++) {
+        snprintf(name, sizeof name, "%s{model=\"other\"}", *f);
+        if (!h->counter(h, name))
+            return -1;
+    }
     if (hist_init(h, &m->latency, "request_duration_seconds") < 0 ||
         hist_init(h, &m->ttfb, "time_to_first_byte_seconds") < 0)
         return -1;
