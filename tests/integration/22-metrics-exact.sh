@@ -86,13 +86,19 @@ check_all() {
 check_all
 ok "tokens, statuses, bytes, errors, latency exactly as the mock sent: $(metrics 'JSON.stringify(j.tokens)')"
 
+# the last minute's error rate, sampled every 1.5 s, must outlive the reload
+wait_for 5 sh -c "[ -n \"\$(curl -sS --cacert '$T/cert.pem' '$PURL/metrics' | '$NODE' -e 'let s=\"\";process.stdin.on(\"data\",d=>s+=d).on(\"end\",()=>{const j=JSON.parse(s);process.stdout.write(j.requests.error_rate_recent===null?\"\":\"x\")})')\" ]" ||
+    fail "no recent error rate before the reload: $(metrics j.requests)"
+recent=$(metrics 'j.requests.error_rate_recent')
 kill -HUP "$PROXY_PID"
 revision_is() { [ "$(metrics j.pipeline.revision)" = "$1" ]; }
 wait_for 10 revision_is 2 ||
     fail "no reload: $(metrics j.pipeline)"
 check_all
 expect 'j.reloads.ok' 1
-ok "every figure survived a SIGHUP reload (revision 2)"
+[ "$(metrics 'j.requests.error_rate_recent')" = "$recent" ] ||
+    fail "the recent error rate did not survive the reload: $recent -> $(metrics 'j.requests.error_rate_recent')"
+ok "every figure survived a SIGHUP reload (revision 2), the last minute's error rate ($recent) included"
 
 # Every field of GET /metrics is documented in anthropic-proxy(8).
 fields=$(metrics 'const out = [], open = ["requests.by_status", "tokens.by_model", "scrub", "counters"];

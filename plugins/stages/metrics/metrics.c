@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -334,25 +335,62 @@ uint64_t metrics_active(const struct metrics *m)
     return s > e + a ? s - e - a : 0;
 }
 
+static uint64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* Counters only grow: set one by adding the difference (mod 2^64). */
+static void counter_set(const struct apx_host *h, struct apx_counter *c, uint64_t v)
+{
+    h->counter_add(c, v - h->counter_get(c));
+}
+
 double metrics_recent_error_rate(const struct metrics *m)
 {
     const struct apx_host *h = m->host;
-    if (m->recent_n == 0)
+    uint64_t now = now_ms(), oldest_t = UINT64_MAX;
+    size_t oldest = METRICS_RECENT;
+    for (size_t i = 0; i < METRICS_RECENT; i++) {
+        uint64_t t = h->counter_get(m->recent[i][2]);
+        if (t && t <= now && now - t <= METRICS_RECENT * METRICS_TICK_MS + METRICS_TICK_MS &&
+            t < oldest_t) {
+            oldest_t = t;
+            oldest = i;
+        }
+    }
+    if (oldest == METRICS_RECENT)
         return -1;
-    size_t oldest = (m->recent_next + METRICS_RECENT - m->recent_n) % METRICS_RECENT;
-    uint64_t req = h->counter_get(m->requests) - m->recent[oldest].requests;
-    uint64_t err = h->counter_get(m->errors) - m->recent[oldest].errors;
+    uint64_t req = h->counter_get(m->requests) - h->counter_get(m->recent[oldest][0]);
+    uint64_t err = h->counter_get(m->errors) - h->counter_get(m->recent[oldest][1]);
     return req ? (double)err / (double)req : -1;
 }
 
 static void sample_recent(struct metrics *m)
 {
     const struct apx_host *h = m->host;
-    m->recent[m->recent_next].requests = h->counter_get(m->requests);
-    m->recent[m->recent_next].errors = h->counter_get(m->errors);
-    m->recent_next = (m->recent_next + 1) % METRICS_RECENT;
-    if (m->recent_n < METRICS_RECENT)
-        m->recent_n++;
+    uint64_t now = now_ms();
+    size_t slot = (size_t)(now / METRICS_TICK_MS % METRICS_RECENT);
+    counter_set(h, m->recent[slot][0], h->counter_get(m->requests));
+    counter_set(h, m->recent[slot][1], h->counter_get(m->errors));
+    counter_set(h, m->recent[slot][2], now);
+}
+
+static int recent_init(struct metrics *m)
+{
+    static const char *const what[] = { "requests", "errors", "time_ms" };
+    char name[96];
+    for (size_t i = 0; i < METRICS_RECENT; i++) {
+        for (size_t k = 0; k < 3; k++) {
+            snprintf(name, sizeof name, PROM_INTERNAL_PREFIX "recent_%s{slot=\"%zu\"}", what[k],
+                     i);
+            if (!(m->recent[i][k] = m->host->counter(m->host, name)))
+                return -1;
+        }
+    }
+    return 0;
 }
 
 /* ---- GET /metrics and /metrics/prometheus ---- */
@@ -530,6 +568,8 @@ static int counters_init(struct metrics *m)
         if (!h->counter(h, name))
             return -1;
     }
+    if (recent_init(m) < 0)
+        return -1;
     if (hist_init(h, &m->latency, "request_duration_seconds") < 0 ||
         hist_init(h, &m->ttfb, "time_to_first_byte_seconds") < 0)
         return -1;

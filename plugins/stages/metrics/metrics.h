@@ -37,8 +37,9 @@ struct metrics {
     struct apx_timer *tick;
     struct apx_exchange *viewers[METRICS_MAX_VIEWERS];
     size_t nviewers;
-    struct { uint64_t requests, errors; } recent[METRICS_RECENT];
-    size_t recent_next, recent_n;
+    /* the recent window's samples, in host counters so that a reload or a
+     * new core keeps the last minute: requests, errors, sample time (ms) */
+    struct apx_counter *recent[METRICS_RECENT][3];
     char reload_seen[320];               /* last_reload() when this generation began */
 };
 

@@ -2,7 +2,7 @@
  * snapshot: the metrics stage's figures read from host storage once per
  * render, as GET /metrics's JSON and GET /metrics/prometheus's text. Every
  * figure comes from host counters, so what is shown survives reloads and
- * core restarts; only the recent error rate lives in the stage.
+ * core restarts, the recent error rate's window included.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -145,7 +145,8 @@ static json_t *tokens_json(const struct metrics_snapshot *s)
     for (size_t i = 0; i < s->n; i++) {
         char model[128];
         for (size_t k = 0; k < NTOKEN_KINDS; k++) {
-            if (!model_of(s->v[i].name, token_kinds[k].family, model, sizeof model))
+            if (!model_of(s->v[i].name, token_kinds[k].family, model, sizeof model) ||
+                s->v[i].value == 0) /* "other" exists before it counts anything */
                 continue;
             json_t *mo = json_object_get(by_model, model);
             if (!mo)
