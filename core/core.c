@@ -400,10 +400,10 @@ void core_oneshot_close(struct core *core)
     free(st);
 }
 
-int core_check_generation(struct settings *s, char *err, size_t errlen, char *summary,
-                          size_t summary_len)
+int core_check_generation(struct settings *s, bool skip_tls, char *err, size_t errlen,
+                          char *summary, size_t summary_len)
 {
-    struct core *core = core_oneshot_open(s, false, err, errlen);
+    struct core *core = core_oneshot_open(s, skip_tls, err, errlen);
     if (!core)
         return -1;
     char plugins[1024];

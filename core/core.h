@@ -71,11 +71,12 @@ int core_main(int main_fd, int dashboard_fd, const char *config_path,
               const char *pipeline_path, char *const *envp);
 
 /* --check-config's part: build (and drop) a whole generation from the
- * settings `s` (taken over): TLS context, upstream pool, every plugin of
- * the pipeline. 0, or -1 with the reason in err. On success `summary`
+ * settings `s` (taken over): TLS context (unless skip_tls: already
+ * reported), upstream pool, every plugin of the pipeline. 0, or -1 with
+ * the reason in err. On success `summary`
  * describes what was loaded. */
-int core_check_generation(struct settings *s, char *err, size_t errlen, char *summary,
-                          size_t summary_len);
+int core_check_generation(struct settings *s, bool skip_tls, char *err, size_t errlen,
+                          char *summary, size_t summary_len);
 
 /* A core without listeners, for one-shot commands (--check-config,
  * scrub): an event base, a private counter table and a generation built

@@ -72,9 +72,10 @@ static int check_config(const char *config_path, const char *pipeline_path)
             }
             SSL_CTX_free(ctx);
         }
-        /* the pipeline and its plugins, loaded as a start would */
-        if (problems == 0 && core_check_generation(&s, err, sizeof err, summary,
-                                                   sizeof summary) < 0) {
+        /* the pipeline and its plugins, loaded as a start would (without
+         * the certificate again if it was already found wanting) */
+        if (core_check_generation(&s, problems > 0, err, sizeof err, summary,
+                                  sizeof summary) < 0) {
             fprintf(stderr, "%s\n", err);
             problems++;
         }

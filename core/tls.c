@@ -3,8 +3,12 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
 #include <openssl/err.h>
 
 #include "tls.h"
@@ -74,6 +78,13 @@ SSL_CTX *tls_server_ctx(const char *cert_file, const char *key_file, char *err, 
         openssl_reason(why, sizeof why);
         snprintf(err, errlen, "cannot create a TLS context: %s", why);
         return NULL;
+    }
+    /* OpenSSL says "unknown error" for a missing file: say what is wrong */
+    if (access(cert_file, R_OK) != 0 || access(key_file, R_OK) != 0) {
+        bool cert = access(cert_file, R_OK) != 0;
+        snprintf(err, errlen, "%s=%s: cannot read it: %s", cert ? "TLS_CERT" : "TLS_KEY",
+                 cert ? cert_file : key_file, strerror(errno));
+        goto fail;
     }
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
         openssl_reason(why, sizeof why);

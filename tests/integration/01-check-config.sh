@@ -23,9 +23,19 @@ write_config "TLS_CERT=$T/missing.pem"
 set +e
 out=$("$PROXY_BIN" --check-config --config "$T/proxy.env" 2>&1); rc=$?
 set -e
-[ "$rc" -eq 2 ] && echo "$out" | grep -q "TLS_CERT=$T/missing.pem: cannot load the certificate" ||
+[ "$rc" -eq 2 ] && echo "$out" | grep -q "TLS_CERT=$T/missing.pem: cannot read it: No such file or directory" ||
     fail "missing certificate not reported ($rc): $out"
 ok "missing certificate reported"
+
+# every problem at once: the certificate and the pipeline file
+write_config "TLS_CERT=$T/missing.pem" "PIPELINE=$T/missing.yaml"
+set +e
+out=$("$PROXY_BIN" --check-config --config "$T/proxy.env" 2>&1); rc=$?
+set -e
+[ "$rc" -eq 2 ] && echo "$out" | grep -q "TLS_CERT=$T/missing.pem: cannot read it" &&
+    echo "$out" | grep -q "$T/missing.yaml: cannot read" &&
+    echo "$out" | grep -q "2 problem(s) found" || fail "not every problem reported: $out"
+ok "a missing certificate and a missing pipeline file reported together"
 
 # environment beats the file, and a bad environment value stops a start
 write_config

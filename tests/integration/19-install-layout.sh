@@ -45,7 +45,7 @@ if [ -e "$etc/server.crt" ] || [ -e "$etc/pipeline.yaml" ] || [ -e "$pkglibdir" 
     say "note: $etc or $pkglibdir exists on this machine: not checking the built-in paths"
 else
     ! check || fail "check passed without a certificate: $(cat "$T/check.out")"
-    grep -q "TLS_CERT=$etc/server.crt: cannot load" "$T/check.out" ||
+    grep -q "TLS_CERT=$etc/server.crt: cannot read it" "$T/check.out" ||
         fail "certificate not looked for at $etc/server.crt: $(cat "$T/check.out")"
     make_cert
     export ANTHROPIC_PROXY_TLS_CERT="$T/cert.pem" ANTHROPIC_PROXY_TLS_KEY="$T/key.pem"
