@@ -198,6 +198,12 @@ static void read_body(struct h1_conn *c)
 
 static int copy_headers(struct exchange *ex, const struct h1_head *h)
 {
+    size_t bytes = 0;
+    for (size_t i = 0; i < h->nheaders; i++)
+        bytes += h->headers[i].name.len + h->headers[i].value.len + 2;
+    /* sized exactly: the list lives as long as the request, held or not */
+    if (header_list_reserve(&ex->req_headers, h->nheaders, bytes) < 0)
+        return -1;
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct h1_header *hd = &h->headers[i];
         if (header_list_add(&ex->req_headers, h->buf + hd->name.off, hd->name.len,

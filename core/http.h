@@ -26,6 +26,11 @@ struct header_list {
     size_t used, size;
 };
 
+/* Make room for `entries` headers of `bytes` name and value bytes in all
+ * (each header takes its name and value lengths plus 2), so that adding
+ * them costs no reallocation. Returns 0, or -1 (out of memory or over the
+ * list's bounds; the list is unchanged but still usable). */
+int header_list_reserve(struct header_list *h, size_t entries, size_t bytes);
 int header_list_add(struct header_list *h, const char *name, size_t nlen,
                     const char *value, size_t vlen);
 /* Replace every `name` header with one of `value` (NULL: remove them). */
