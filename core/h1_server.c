@@ -386,38 +386,95 @@ static void conn_shutdown(struct core_conn_link *link)
 
 /* ---- front_ops: how exchanges answer through this connection ---- */
 
+static char *put(char *d, const char *s, size_t n)
+{
+    memcpy(d, s, n);
+    return d + n;
+}
+
+/* Decimal digits of v (>= 0) at d; returns the end. */
+static char *put_dec(char *d, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *d++ = tmp[--n];
+    return d;
+}
+
+/* Framing lines after the headers, decided from the status and length. */
+static const char *head_framing(struct h1_conn *c, int status, int64_t content_length)
+{
+    c->resp_body = !(c->head_only || status == 204 || status == 304 || status < 200);
+    c->resp_chunked = false;
+    if (content_length >= 0 && (c->resp_body || c->head_only))
+        return "content-length: ";
+    if (c->resp_body && c->http10)
+        c->keep_alive = false; /* HTTP/1.0 has no chunks: the close ends the body */
+    else if (c->resp_body)
+        c->resp_chunked = true;
+    return NULL;
+}
+
+/* Bytes the head will take: status line, forwarded headers, framing. */
+static size_t head_size(const struct header_list *h, const char *reason)
+{
+    size_t n = 16 + strlen(reason) + 64 + 28 + 24 + 2; /* "HTTP/1.1 999 " CRLF, length, te, conn */
+    for (size_t i = 0; i < h->n; i++)
+        n += h->v[i].name_len + h->v[i].value_len + 4;
+    return n;
+}
+
+/* The head is written straight into the output buffer: no printf, one
+ * reservation (this runs once per response). */
 static int front_send_head(void *ctx, int status, const struct header_list *h,
                            int64_t content_length, bool end)
 {
     struct h1_conn *c = ctx;
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, http_reason(status));
+    const char *reason = http_reason(status);
+    const char *clen = head_framing(c, status, content_length);
+    struct evbuffer_iovec v;
+    size_t size = head_size(h, reason);
+    if (status < 100 || status > 999 || evbuffer_reserve_space(out, (ev_ssize_t)size, &v, 1) < 1 ||
+        v.iov_len < size)
+        return -1;
+    char *d = put(v.iov_base, "HTTP/1.1 ", 9);
+    d = put_dec(d, (uint64_t)status);
+    *d++ = ' ';
+    d = put(d, reason, strlen(reason));
+    d = put(d, "\r\n", 2);
     for (size_t i = 0; i < h->n; i++) {
         const char *name = header_name(h, i);
         if (http_is_hop_by_hop(name, NULL))
             continue;
-        evbuffer_add_printf(out, "%s: %s\r\n", name, header_value(h, i));
+        d = put(d, name, h->v[i].name_len);
+        d = put(d, ": ", 2);
+        d = put(d, header_value(h, i), h->v[i].value_len);
+        d = put(d, "\r\n", 2);
     }
-    c->resp_body = !(c->head_only || status == 204 || status == 304 || status < 200);
-    c->resp_chunked = false;
-    if (content_length >= 0 && (c->resp_body || c->head_only))
-        evbuffer_add_printf(out, "content-length: %lld\r\n", (long long)content_length);
-    else if (c->resp_body && c->http10)
-        c->keep_alive = false; /* HTTP/1.0 has no chunks: the close ends the body */
-    else if (c->resp_body)
-        c->resp_chunked = true;
+    if (clen) {
+        d = put(d, clen, 16);
+        d = put_dec(d, (uint64_t)content_length);
+        d = put(d, "\r\n", 2);
+    }
     if (c->resp_chunked)
-        evbuffer_add(out, "transfer-encoding: chunked\r\n", 28);
+        d = put(d, "transfer-encoding: chunked\r\n", 28);
     if (!c->keep_alive)
-        evbuffer_add(out, "connection: close\r\n", 19);
+        d = put(d, "connection: close\r\n", 19);
     else if (c->http10)
-        evbuffer_add(out, "connection: keep-alive\r\n", 24);
-    evbuffer_add(out, "\r\n", 2);
+        d = put(d, "connection: keep-alive\r\n", 24);
+    d = put(d, "\r\n", 2);
     if (end && c->resp_chunked) {
-        evbuffer_add(out, "0\r\n\r\n", 5);
+        d = put(d, "0\r\n\r\n", 5);
         c->resp_chunked = false;
     }
-    return 0;
+    v.iov_len = (size_t)(d - (char *)v.iov_base);
+    return evbuffer_commit_space(out, &v, 1);
 }
 
 static int front_send_data(void *ctx, const uint8_t *p, size_t n)
@@ -426,8 +483,15 @@ static int front_send_data(void *ctx, const uint8_t *p, size_t n)
     if (!c->resp_body || n == 0)
         return 0;
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    if (c->resp_chunked)
-        evbuffer_add_printf(out, "%zx\r\n", n);
+    if (c->resp_chunked) { /* the chunk-size line, in hex */
+        static const char hex[] = "0123456789abcdef";
+        char line[2 * sizeof n + 2], *e = line + sizeof line, *d = e - 2;
+        d[0] = '\r';
+        d[1] = '\n';
+        for (size_t v = n; v; v >>= 4)
+            *--d = hex[v & 15];
+        evbuffer_add(out, d, (size_t)(e - d));
+    }
     evbuffer_add(out, p, n);
     if (c->resp_chunked)
         evbuffer_add(out, "\r\n", 2);
