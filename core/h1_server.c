@@ -206,7 +206,7 @@ static int copy_headers(struct exchange *ex, const struct h1_head *h)
         return -1;
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct h1_header *hd = &h->headers[i];
-        if (header_list_add(&ex->req_headers, h->buf + hd->name.off, hd->name.len,
+        if (header_list_add_lc(&ex->req_headers, h->buf + hd->name.off, hd->name.len,
                             h->buf + hd->value.off, hd->value.len) < 0)
             return -1;
     }

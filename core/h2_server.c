@@ -140,7 +140,7 @@ static int on_header_cb(nghttp2_session *session, const nghttp2_frame *frame,
         return set_pseudo(&s->path, value, valuelen);
     if (namelen > 0 && name[0] == ':')
         return 0; /* :scheme, :authority: the upstream gets its own */
-    if (header_list_add(&s->headers, (const char *)name, namelen, (const char *)value,
+    if (header_list_add_lc(&s->headers, (const char *)name, namelen, (const char *)value,
                         valuelen) < 0)
         s->too_large = true;
     return 0;

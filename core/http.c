@@ -68,8 +68,9 @@ int header_list_reserve(struct header_list *h, size_t entries, size_t bytes)
     return 0;
 }
 
-int header_list_add(struct header_list *h, const char *name, size_t nlen,
-                    const char *value, size_t vlen)
+/* Append one entry; lower-case its name unless the caller vouches for it. */
+static int add_entry(struct header_list *h, const char *name, size_t nlen,
+                     const char *value, size_t vlen, bool lower)
 {
     if (grow_entries(h) < 0 || grow_buf(h, nlen + vlen + 2) < 0)
         return -1;
@@ -77,9 +78,13 @@ int header_list_add(struct header_list *h, const char *name, size_t nlen,
     e->name_off = (uint32_t)h->used;
     e->name_len = (uint32_t)nlen;
     char *d = h->buf + h->used;
-    for (size_t i = 0; i < nlen; i++) { /* ASCII only, whatever the locale */
-        char ch = name[i];
-        d[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch + ('a' - 'A')) : ch;
+    if (lower) {
+        for (size_t i = 0; i < nlen; i++) { /* ASCII only, whatever the locale */
+            char ch = name[i];
+            d[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch + ('a' - 'A')) : ch;
+        }
+    } else {
+        memcpy(d, name, nlen);
     }
     d[nlen] = '\0';
     h->used += nlen + 1;
@@ -89,6 +94,18 @@ int header_list_add(struct header_list *h, const char *name, size_t nlen,
     h->used += vlen;
     h->buf[h->used++] = '\0';
     return 0;
+}
+
+int header_list_add(struct header_list *h, const char *name, size_t nlen,
+                    const char *value, size_t vlen)
+{
+    return add_entry(h, name, nlen, value, vlen, true);
+}
+
+int header_list_add_lc(struct header_list *h, const char *name, size_t nlen,
+                       const char *value, size_t vlen)
+{
+    return add_entry(h, name, nlen, value, vlen, false);
 }
 
 int header_list_set(struct header_list *h, const char *name, const char *value)

@@ -33,6 +33,11 @@ struct header_list {
 int header_list_reserve(struct header_list *h, size_t entries, size_t bytes);
 int header_list_add(struct header_list *h, const char *name, size_t nlen,
                     const char *value, size_t vlen);
+/* header_list_add for a name already in lower case (the HTTP/1.1 parser
+ * lower-cases names in place; nghttp2 refuses upper-case ones): no
+ * per-byte pass over the name. */
+int header_list_add_lc(struct header_list *h, const char *name, size_t nlen,
+                       const char *value, size_t vlen);
 /* Replace every `name` header with one of `value` (NULL: remove them). */
 int header_list_set(struct header_list *h, const char *name, const char *value);
 void header_list_free(struct header_list *h);

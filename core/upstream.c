@@ -249,7 +249,7 @@ static int on_header_cb(nghttp2_session *session, const nghttp2_frame *frame,
     }
     if (http_is_hop_by_hop((const char *)name, NULL))
         return 0;
-    if (header_list_add(&s->resp_headers, (const char *)name, namelen,
+    if (header_list_add_lc(&s->resp_headers, (const char *)name, namelen,
                         (const char *)value, valuelen) < 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     return 0;
