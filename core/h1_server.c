@@ -32,6 +32,10 @@
 #define MAX_PIPELINED (64 * 1024)
 /* Credit the upstream again once the client has taken all but this much. */
 #define WRITE_LOW_WATER (16 * 1024)
+/* At most this much room for the body next to the response head (see
+ * body_room): a small answer whole, a streamed one's first events. */
+#define BODY_ROOM (8 * 1024)
+#define BODY_ROOM_UNKNOWN 2048
 
 enum h1_state { ST_HEAD, ST_BODY, ST_WAIT, ST_CLOSING };
 
@@ -429,6 +433,19 @@ static size_t head_size(const struct header_list *h, const char *reason)
     return n;
 }
 
+/* Room to leave after the head for the first body bytes: they usually
+ * arrive in the same read from the upstream, and landing in the head's
+ * chunk of the output buffer they go out in the same TLS record and write
+ * (the OpenSSL bufferevent writes each chunk on its own). */
+static size_t body_room(const struct h1_conn *c, int64_t content_length)
+{
+    if (!c->resp_body)
+        return 0;
+    if (content_length >= 0)
+        return content_length < BODY_ROOM ? (size_t)content_length : BODY_ROOM;
+    return BODY_ROOM_UNKNOWN;
+}
+
 /* The head is written straight into the output buffer: no printf, one
  * reservation (this runs once per response). */
 static int front_send_head(void *ctx, int status, const struct header_list *h,
@@ -440,8 +457,8 @@ static int front_send_head(void *ctx, int status, const struct header_list *h,
     const char *clen = head_framing(c, status, content_length);
     struct evbuffer_iovec v;
     size_t size = head_size(h, reason);
-    if (status < 100 || status > 999 || evbuffer_reserve_space(out, (ev_ssize_t)size, &v, 1) < 1 ||
-        v.iov_len < size)
+    if (status < 100 || status > 999 || evbuffer_reserve_space(out, (ev_ssize_t)(size + body_room(
+            c, content_length)), &v, 1) < 1 || v.iov_len < size)
         return -1;
     char *d = put(v.iov_base, "HTTP/1.1 ", 9);
     d = put_dec(d, (uint64_t)status);
