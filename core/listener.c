@@ -20,24 +20,52 @@
 #include "log.h"
 #include "server.h"
 
+/* TLS handshakes in progress at once; past it, accepting pauses and new
+ * connections wait in the kernel's backlog. A handshake holds ~30 KiB of
+ * temporary buffers: a burst of a thousand clients would otherwise take
+ * them all at once and leave the heap fragmented (half again the memory
+ * of the connections themselves), for no gain, as the loop does one
+ * handshake at a time anyway. */
+#define MAX_HANDSHAKES 32
+
 struct listener {
     struct core *core;
     enum listener_kind kind;
     bool tls;
+    bool paused;            /* accepting stopped at MAX_HANDSHAKES */
+    bool closed;            /* listener_free called: freed with the last handshake */
+    unsigned handshakes;
     struct evconnlistener *ev;
 };
 
 /* A connection between accept and the end of its TLS handshake. */
 struct handshake {
     struct core *core;
+    struct listener *listener;
     enum listener_kind kind;
     struct bufferevent *bev;
     struct event *timer;
     struct core_conn_link link;
 };
 
+/* One handshake fewer: accept again if that was what held it back. */
+static void listener_handshake_done(struct listener *l)
+{
+    l->handshakes--;
+    if (l->closed) {
+        if (l->handshakes == 0)
+            free(l);
+        return;
+    }
+    if (l->paused && l->handshakes < MAX_HANDSHAKES) {
+        l->paused = false;
+        evconnlistener_enable(l->ev);
+    }
+}
+
 static void handshake_free(struct handshake *hs, bool close_bev)
 {
+    listener_handshake_done(hs->listener);
     core_conn_remove(hs->core, &hs->link);
     if (close_bev)
         bufferevent_free(hs->bev);
@@ -86,6 +114,7 @@ static void start_tls(struct listener *l, evutil_socket_t fd)
     if (!ssl || !hs)
         goto fail;
     hs->core = core;
+    hs->listener = l;
     hs->kind = l->kind;
     hs->timer = evtimer_new(core->base, handshake_timeout_cb, hs);
     hs->bev = bufferevent_openssl_socket_new(core->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
@@ -99,6 +128,10 @@ static void start_tls(struct listener *l, evutil_socket_t fd)
     event_add(hs->timer, &tv);
     hs->link.shutdown = handshake_shutdown;
     core_conn_add(core, &hs->link);
+    if (++l->handshakes >= MAX_HANDSHAKES) {
+        l->paused = true;
+        evconnlistener_disable(l->ev);
+    }
     return;
 fail:
     log_warn("cannot accept a connection: out of memory");
@@ -184,5 +217,8 @@ void listener_free(struct listener *l)
     if (!l)
         return;
     evconnlistener_free(l->ev);
-    free(l);
+    l->ev = NULL;
+    l->closed = true;
+    if (l->handshakes == 0)
+        free(l); /* else the last handshake frees it */
 }
