@@ -396,18 +396,10 @@ static char *put(char *d, const char *s, size_t n)
     return d + n;
 }
 
-/* Decimal digits of v (>= 0) at d; returns the end. */
+/* Decimal digits of v at d (room for 21 bytes); returns the end. */
 static char *put_dec(char *d, uint64_t v)
 {
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *d++ = tmp[--n];
-    return d;
+    return d + http_format_uint(d, v);
 }
 
 /* Framing lines after the headers, decided from the status and length. */

@@ -188,6 +188,20 @@ bool http_is_hop_by_hop(const char *name, const char *connection)
     return connection && list_has_token(connection, name);
 }
 
+size_t http_format_uint(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+    return n;
+}
+
 const char *http_reason(int status)
 {
     switch (status) {

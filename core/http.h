@@ -54,6 +54,11 @@ const char *header_list_get(const struct header_list *h, const char *name);
  * value (may be NULL): the names it lists are hop-by-hop too. */
 bool http_is_hop_by_hop(const char *name, const char *connection);
 
+/* Write v in decimal and a NUL into out (at least 21 bytes); returns the
+ * number of digits. For status codes and lengths on the hot path, where
+ * snprintf's generality costs more than the header it formats. */
+size_t http_format_uint(char *out, uint64_t v);
+
 /* Reason phrase for a status code; never empty. */
 const char *http_reason(int status);
 
