@@ -486,25 +486,45 @@ static int front_send_head(void *ctx, int status, const struct header_list *h,
     return evbuffer_commit_space(out, &v, 1);
 }
 
+/* A chunk's size line (hex, CRLF) at d; returns the end. */
+static char *put_chunk_line(char *d, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    char line[2 * sizeof n];
+    size_t k = 0;
+    for (size_t v = n; v; v >>= 4)
+        line[k++] = hex[v & 15];
+    while (k)
+        *d++ = line[--k];
+    return put(d, "\r\n", 2);
+}
+
+/* One chunk, size line, data and CRLF, written into one piece of the output
+ * buffer with room for the last chunk after it: the OpenSSL bufferevent
+ * sends each piece as its own TLS record and write, and a size line added
+ * on its own took a record of a few bytes before every event. */
+static int send_chunk(struct evbuffer *out, const uint8_t *p, size_t n)
+{
+    struct evbuffer_iovec v;
+    size_t need = 2 * sizeof n + 2 + n + 2 + 5;
+    if (evbuffer_reserve_space(out, (ev_ssize_t)need, &v, 1) < 1 || v.iov_len < need)
+        return -1;
+    char *d = put_chunk_line(v.iov_base, n);
+    d = put(d, (const char *)p, n);
+    d = put(d, "\r\n", 2);
+    v.iov_len = (size_t)(d - (char *)v.iov_base);
+    return evbuffer_commit_space(out, &v, 1);
+}
+
 static int front_send_data(void *ctx, const uint8_t *p, size_t n)
 {
     struct h1_conn *c = ctx;
     if (!c->resp_body || n == 0)
         return 0;
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    if (c->resp_chunked) { /* the chunk-size line, in hex */
-        static const char hex[] = "0123456789abcdef";
-        char line[2 * sizeof n + 2], *e = line + sizeof line, *d = e - 2;
-        d[0] = '\r';
-        d[1] = '\n';
-        for (size_t v = n; v; v >>= 4)
-            *--d = hex[v & 15];
-        evbuffer_add(out, d, (size_t)(e - d));
-    }
-    evbuffer_add(out, p, n);
     if (c->resp_chunked)
-        evbuffer_add(out, "\r\n", 2);
-    return 0;
+        return send_chunk(out, p, n);
+    return evbuffer_add(out, p, n);
 }
 
 static int front_send_end(void *ctx)
