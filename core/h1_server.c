@@ -32,6 +32,10 @@
 #define MAX_PIPELINED (64 * 1024)
 /* Credit the upstream again once the client has taken all but this much. */
 #define WRITE_LOW_WATER (16 * 1024)
+/* At most this much room for the body next to the response head (see
+ * body_room): a small answer whole, a streamed one's first events. */
+#define BODY_ROOM (8 * 1024)
+#define BODY_ROOM_UNKNOWN 2048
 
 enum h1_state { ST_HEAD, ST_BODY, ST_WAIT, ST_CLOSING };
 
@@ -198,9 +202,15 @@ static void read_body(struct h1_conn *c)
 
 static int copy_headers(struct exchange *ex, const struct h1_head *h)
 {
+    size_t bytes = 0;
+    for (size_t i = 0; i < h->nheaders; i++)
+        bytes += h->headers[i].name.len + h->headers[i].value.len + 2;
+    /* sized exactly: the list lives as long as the request, held or not */
+    if (header_list_reserve(&ex->req_headers, h->nheaders, bytes) < 0)
+        return -1;
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct h1_header *hd = &h->headers[i];
-        if (header_list_add(&ex->req_headers, h->buf + hd->name.off, hd->name.len,
+        if (header_list_add_lc(&ex->req_headers, h->buf + hd->name.off, hd->name.len,
                             h->buf + hd->value.off, hd->value.len) < 0)
             return -1;
     }
@@ -380,38 +390,130 @@ static void conn_shutdown(struct core_conn_link *link)
 
 /* ---- front_ops: how exchanges answer through this connection ---- */
 
+static char *put(char *d, const char *s, size_t n)
+{
+    memcpy(d, s, n);
+    return d + n;
+}
+
+/* Decimal digits of v at d (room for 21 bytes); returns the end. */
+static char *put_dec(char *d, uint64_t v)
+{
+    return d + http_format_uint(d, v);
+}
+
+/* Framing lines after the headers, decided from the status and length. */
+static const char *head_framing(struct h1_conn *c, int status, int64_t content_length)
+{
+    c->resp_body = !(c->head_only || status == 204 || status == 304 || status < 200);
+    c->resp_chunked = false;
+    if (content_length >= 0 && (c->resp_body || c->head_only))
+        return "content-length: ";
+    if (c->resp_body && c->http10)
+        c->keep_alive = false; /* HTTP/1.0 has no chunks: the close ends the body */
+    else if (c->resp_body)
+        c->resp_chunked = true;
+    return NULL;
+}
+
+/* Bytes the head will take: status line, forwarded headers, framing. */
+static size_t head_size(const struct header_list *h, const char *reason)
+{
+    size_t n = 16 + strlen(reason) + 64 + 28 + 24 + 2; /* "HTTP/1.1 999 " CRLF, length, te, conn */
+    for (size_t i = 0; i < h->n; i++)
+        n += h->v[i].name_len + h->v[i].value_len + 4;
+    return n;
+}
+
+/* Room to leave after the head for the first body bytes: they usually
+ * arrive in the same read from the upstream, and landing in the head's
+ * chunk of the output buffer they go out in the same TLS record and write
+ * (the OpenSSL bufferevent writes each chunk on its own). */
+static size_t body_room(const struct h1_conn *c, int64_t content_length)
+{
+    if (!c->resp_body)
+        return 0;
+    if (content_length >= 0)
+        return content_length < BODY_ROOM ? (size_t)content_length : BODY_ROOM;
+    return BODY_ROOM_UNKNOWN;
+}
+
+/* The head is written straight into the output buffer: no printf, one
+ * reservation (this runs once per response). */
 static int front_send_head(void *ctx, int status, const struct header_list *h,
                            int64_t content_length, bool end)
 {
     struct h1_conn *c = ctx;
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, http_reason(status));
+    const char *reason = http_reason(status);
+    const char *clen = head_framing(c, status, content_length);
+    struct evbuffer_iovec v;
+    size_t size = head_size(h, reason);
+    if (status < 100 || status > 999 || evbuffer_reserve_space(out, (ev_ssize_t)(size + body_room(
+            c, content_length)), &v, 1) < 1 || v.iov_len < size)
+        return -1;
+    char *d = put(v.iov_base, "HTTP/1.1 ", 9);
+    d = put_dec(d, (uint64_t)status);
+    *d++ = ' ';
+    d = put(d, reason, strlen(reason));
+    d = put(d, "\r\n", 2);
     for (size_t i = 0; i < h->n; i++) {
         const char *name = header_name(h, i);
         if (http_is_hop_by_hop(name, NULL))
             continue;
-        evbuffer_add_printf(out, "%s: %s\r\n", name, header_value(h, i));
+        d = put(d, name, h->v[i].name_len);
+        d = put(d, ": ", 2);
+        d = put(d, header_value(h, i), h->v[i].value_len);
+        d = put(d, "\r\n", 2);
     }
-    c->resp_body = !(c->head_only || status == 204 || status == 304 || status < 200);
-    c->resp_chunked = false;
-    if (content_length >= 0 && (c->resp_body || c->head_only))
-        evbuffer_add_printf(out, "content-length: %lld\r\n", (long long)content_length);
-    else if (c->resp_body && c->http10)
-        c->keep_alive = false; /* HTTP/1.0 has no chunks: the close ends the body */
-    else if (c->resp_body)
-        c->resp_chunked = true;
+    if (clen) {
+        d = put(d, clen, 16);
+        d = put_dec(d, (uint64_t)content_length);
+        d = put(d, "\r\n", 2);
+    }
     if (c->resp_chunked)
-        evbuffer_add(out, "transfer-encoding: chunked\r\n", 28);
+        d = put(d, "transfer-encoding: chunked\r\n", 28);
     if (!c->keep_alive)
-        evbuffer_add(out, "connection: close\r\n", 19);
+        d = put(d, "connection: close\r\n", 19);
     else if (c->http10)
-        evbuffer_add(out, "connection: keep-alive\r\n", 24);
-    evbuffer_add(out, "\r\n", 2);
+        d = put(d, "connection: keep-alive\r\n", 24);
+    d = put(d, "\r\n", 2);
     if (end && c->resp_chunked) {
-        evbuffer_add(out, "0\r\n\r\n", 5);
+        d = put(d, "0\r\n\r\n", 5);
         c->resp_chunked = false;
     }
-    return 0;
+    v.iov_len = (size_t)(d - (char *)v.iov_base);
+    return evbuffer_commit_space(out, &v, 1);
+}
+
+/* A chunk's size line (hex, CRLF) at d; returns the end. */
+static char *put_chunk_line(char *d, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    char line[2 * sizeof n];
+    size_t k = 0;
+    for (size_t v = n; v; v >>= 4)
+        line[k++] = hex[v & 15];
+    while (k)
+        *d++ = line[--k];
+    return put(d, "\r\n", 2);
+}
+
+/* One chunk, size line, data and CRLF, written into one piece of the output
+ * buffer with room for the last chunk after it: the OpenSSL bufferevent
+ * sends each piece as its own TLS record and write, and a size line added
+ * on its own took a record of a few bytes before every event. */
+static int send_chunk(struct evbuffer *out, const uint8_t *p, size_t n)
+{
+    struct evbuffer_iovec v;
+    size_t need = 2 * sizeof n + 2 + n + 2 + 5;
+    if (evbuffer_reserve_space(out, (ev_ssize_t)need, &v, 1) < 1 || v.iov_len < need)
+        return -1;
+    char *d = put_chunk_line(v.iov_base, n);
+    d = put(d, (const char *)p, n);
+    d = put(d, "\r\n", 2);
+    v.iov_len = (size_t)(d - (char *)v.iov_base);
+    return evbuffer_commit_space(out, &v, 1);
 }
 
 static int front_send_data(void *ctx, const uint8_t *p, size_t n)
@@ -421,11 +523,8 @@ static int front_send_data(void *ctx, const uint8_t *p, size_t n)
         return 0;
     struct evbuffer *out = bufferevent_get_output(c->bev);
     if (c->resp_chunked)
-        evbuffer_add_printf(out, "%zx\r\n", n);
-    evbuffer_add(out, p, n);
-    if (c->resp_chunked)
-        evbuffer_add(out, "\r\n", 2);
-    return 0;
+        return send_chunk(out, p, n);
+    return evbuffer_add(out, p, n);
 }
 
 static int front_send_end(void *ctx)

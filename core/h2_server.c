@@ -33,6 +33,8 @@
 #define MAX_HEADER_LIST (64 * 1024)
 #define STREAM_RECV_WINDOW (1024 * 1024)
 #define OUTPUT_HIGH (64 * 1024)
+/* Response heads with up to this many fields are built on the stack. */
+#define NVA_ON_STACK 40
 
 struct h2_stream {
     uint32_t magic;
@@ -140,7 +142,7 @@ static int on_header_cb(nghttp2_session *session, const nghttp2_frame *frame,
         return set_pseudo(&s->path, value, valuelen);
     if (namelen > 0 && name[0] == ':')
         return 0; /* :scheme, :authority: the upstream gets its own */
-    if (header_list_add(&s->headers, (const char *)name, namelen, (const char *)value,
+    if (header_list_add_lc(&s->headers, (const char *)name, namelen, (const char *)value,
                         valuelen) < 0)
         s->too_large = true;
     return 0;
@@ -394,13 +396,14 @@ static int front_send_head(void *ctx, int status, const struct header_list *h,
                            int64_t content_length, bool end)
 {
     struct h2_stream *s = ctx;
-    nghttp2_nv *nva = calloc(h->n + 2, sizeof *nva);
-    if (!nva)
+    nghttp2_nv stack_nva[NVA_ON_STACK];
+    nghttp2_nv *nva = h->n + 2 <= NVA_ON_STACK ? stack_nva : calloc(h->n + 2, sizeof *nva);
+    if (!nva || status < 0)
         return -1;
-    char st[8], cl[24];
-    snprintf(st, sizeof st, "%d", status);
+    char st[24], cl[24];
+    size_t stlen = http_format_uint(st, (uint64_t)status);
     size_t n = 0;
-    nva[n++] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)st, 7, strlen(st),
+    nva[n++] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)st, 7, stlen,
                              NGHTTP2_NV_FLAG_NONE };
     for (size_t i = 0; i < h->n; i++) {
         const char *name = header_name(h, i);
@@ -410,13 +413,14 @@ static int front_send_head(void *ctx, int status, const struct header_list *h,
                                  h->v[i].name_len, h->v[i].value_len, NGHTTP2_NV_FLAG_NONE };
     }
     if (content_length >= 0) {
-        snprintf(cl, sizeof cl, "%lld", (long long)content_length);
-        nva[n++] = (nghttp2_nv){ (uint8_t *)"content-length", (uint8_t *)cl, 14, strlen(cl),
+        size_t cllen = http_format_uint(cl, (uint64_t)content_length);
+        nva[n++] = (nghttp2_nv){ (uint8_t *)"content-length", (uint8_t *)cl, 14, cllen,
                                  NGHTTP2_NV_FLAG_NONE };
     }
     nghttp2_data_provider prd = { .source.ptr = s, .read_callback = response_read_cb };
     int rv = nghttp2_submit_response(s->conn->session, s->id, nva, n, end ? NULL : &prd);
-    free(nva);
+    if (nva != stack_nva)
+        free(nva);
     if (end)
         s->eof = true;
     conn_schedule_flush(s->conn);

@@ -3,7 +3,6 @@
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,23 +47,65 @@ static int grow_buf(struct header_list *h, size_t need)
     return 0;
 }
 
-int header_list_add(struct header_list *h, const char *name, size_t nlen,
-                    const char *value, size_t vlen)
+int header_list_reserve(struct header_list *h, size_t entries, size_t bytes)
+{
+    if (entries > HEADER_LIST_MAX_COUNT || bytes > HEADER_LIST_MAX_BYTES)
+        return -1;
+    if (entries > h->cap) {
+        struct header_entry *v = realloc(h->v, entries * sizeof *v);
+        if (!v)
+            return -1;
+        h->v = v;
+        h->cap = entries;
+    }
+    if (bytes > h->size) {
+        char *b = realloc(h->buf, bytes);
+        if (!b)
+            return -1;
+        h->buf = b;
+        h->size = bytes;
+    }
+    return 0;
+}
+
+/* Append one entry; lower-case its name unless the caller vouches for it. */
+static int add_entry(struct header_list *h, const char *name, size_t nlen,
+                     const char *value, size_t vlen, bool lower)
 {
     if (grow_entries(h) < 0 || grow_buf(h, nlen + vlen + 2) < 0)
         return -1;
     struct header_entry *e = &h->v[h->n++];
     e->name_off = (uint32_t)h->used;
     e->name_len = (uint32_t)nlen;
-    for (size_t i = 0; i < nlen; i++)
-        h->buf[h->used++] = (char)tolower((unsigned char)name[i]);
-    h->buf[h->used++] = '\0';
+    char *d = h->buf + h->used;
+    if (lower) {
+        for (size_t i = 0; i < nlen; i++) { /* ASCII only, whatever the locale */
+            char ch = name[i];
+            d[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch + ('a' - 'A')) : ch;
+        }
+    } else {
+        memcpy(d, name, nlen);
+    }
+    d[nlen] = '\0';
+    h->used += nlen + 1;
     e->value_off = (uint32_t)h->used;
     e->value_len = (uint32_t)vlen;
     memcpy(h->buf + h->used, value, vlen);
     h->used += vlen;
     h->buf[h->used++] = '\0';
     return 0;
+}
+
+int header_list_add(struct header_list *h, const char *name, size_t nlen,
+                    const char *value, size_t vlen)
+{
+    return add_entry(h, name, nlen, value, vlen, true);
+}
+
+int header_list_add_lc(struct header_list *h, const char *name, size_t nlen,
+                       const char *value, size_t vlen)
+{
+    return add_entry(h, name, nlen, value, vlen, false);
 }
 
 int header_list_set(struct header_list *h, const char *name, const char *value)
@@ -124,18 +165,41 @@ static bool list_has_token(const char *list, const char *name)
     return false;
 }
 
+/* The fixed hop-by-hop names, picked by first letter so that a typical name
+ * costs one comparison or none: this runs for every header of every message. */
+static bool fixed_hop_by_hop(const char *name)
+{
+    switch (name[0]) {
+    case 'c': return strcmp(name, "connection") == 0;
+    case 'h': return strcmp(name, "host") == 0 || strcmp(name, "http2-settings") == 0;
+    case 'k': return strcmp(name, "keep-alive") == 0;
+    case 'p': return strncmp(name, "proxy-", 6) == 0;
+    case 't': return strcmp(name, "te") == 0 || strcmp(name, "transfer-encoding") == 0 ||
+                     strcmp(name, "trailer") == 0;
+    case 'u': return strcmp(name, "upgrade") == 0;
+    default: return false;
+    }
+}
+
 bool http_is_hop_by_hop(const char *name, const char *connection)
 {
-    static const char *const fixed[] = {
-        "connection", "keep-alive", "te", "transfer-encoding", "upgrade",
-        "host", "http2-settings", "trailer",
-    };
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-        if (strcmp(name, fixed[i]) == 0)
-            return true;
-    if (strncmp(name, "proxy-", 6) == 0)
+    if (fixed_hop_by_hop(name))
         return true;
     return connection && list_has_token(connection, name);
+}
+
+size_t http_format_uint(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+    return n;
 }
 
 const char *http_reason(int status)

@@ -26,8 +26,18 @@ struct header_list {
     size_t used, size;
 };
 
+/* Make room for `entries` headers of `bytes` name and value bytes in all
+ * (each header takes its name and value lengths plus 2), so that adding
+ * them costs no reallocation. Returns 0, or -1 (out of memory or over the
+ * list's bounds; the list is unchanged but still usable). */
+int header_list_reserve(struct header_list *h, size_t entries, size_t bytes);
 int header_list_add(struct header_list *h, const char *name, size_t nlen,
                     const char *value, size_t vlen);
+/* header_list_add for a name already in lower case (the HTTP/1.1 parser
+ * lower-cases names in place; nghttp2 refuses upper-case ones): no
+ * per-byte pass over the name. */
+int header_list_add_lc(struct header_list *h, const char *name, size_t nlen,
+                       const char *value, size_t vlen);
 /* Replace every `name` header with one of `value` (NULL: remove them). */
 int header_list_set(struct header_list *h, const char *name, const char *value);
 void header_list_free(struct header_list *h);
@@ -43,6 +53,11 @@ const char *header_list_get(const struct header_list *h, const char *name);
  * upstream's authority). `connection` is the message's Connection header
  * value (may be NULL): the names it lists are hop-by-hop too. */
 bool http_is_hop_by_hop(const char *name, const char *connection);
+
+/* Write v in decimal and a NUL into out (at least 21 bytes); returns the
+ * number of digits. For status codes and lengths on the hot path, where
+ * snprintf's generality costs more than the header it formats. */
+size_t http_format_uint(char *out, uint64_t v);
 
 /* Reason phrase for a status code; never empty. */
 const char *http_reason(int status);

@@ -20,24 +20,88 @@
 #include "log.h"
 #include "server.h"
 
+/* TLS handshakes in progress at once; past it, accepting pauses and new
+ * connections wait in the kernel's backlog. A handshake holds ~30 KiB of
+ * temporary buffers: a burst of a thousand clients would otherwise take
+ * them all at once and leave the heap fragmented (half again the memory
+ * of the connections themselves), for no gain, as the loop does one
+ * handshake at a time anyway. Each completed handshake lets the next one
+ * start. Clients that connect and never finish their handshake must not
+ * stop the others: when none completes for HANDSHAKE_PAUSE_MS, the limit
+ * is raised so that MAX_HANDSHAKES more may start (it falls back once the
+ * stalled ones are gone). */
+#define MAX_HANDSHAKES 32
+#define HANDSHAKE_PAUSE_MS 100
+
 struct listener {
     struct core *core;
     enum listener_kind kind;
     bool tls;
+    bool paused;            /* accepting stopped at `limit` handshakes */
+    bool closed;            /* listener_free called: freed with the last handshake */
+    unsigned handshakes;    /* in progress */
+    unsigned limit;         /* MAX_HANDSHAKES, raised by pauses that ran out */
     struct evconnlistener *ev;
+    struct event *pause_timer;
 };
 
 /* A connection between accept and the end of its TLS handshake. */
 struct handshake {
     struct core *core;
+    struct listener *listener;
     enum listener_kind kind;
     struct bufferevent *bev;
     struct event *timer;
     struct core_conn_link link;
 };
 
+static void listener_resume(struct listener *l)
+{
+    l->paused = false;
+    event_del(l->pause_timer);
+    evconnlistener_enable(l->ev);
+}
+
+/* One more handshake: pause accepting at the limit. */
+static void listener_handshake_started(struct listener *l)
+{
+    if (++l->handshakes < l->limit)
+        return;
+    evconnlistener_disable(l->ev);
+    if (l->paused)
+        return;
+    l->paused = true;
+    struct timeval tv = { 0, HANDSHAKE_PAUSE_MS * 1000 };
+    event_add(l->pause_timer, &tv);
+}
+
+/* One handshake fewer: accept again if that was what held it back. */
+static void listener_handshake_done(struct listener *l)
+{
+    l->handshakes--;
+    if (l->closed) {
+        if (l->handshakes == 0)
+            free(l);
+        return;
+    }
+    if (l->handshakes < MAX_HANDSHAKES)
+        l->limit = MAX_HANDSHAKES;
+    if (l->paused && l->handshakes < l->limit)
+        listener_resume(l);
+}
+
+/* The pause ran out with the handshakes still in progress (slow or idle
+ * clients): let as many again start. */
+static void pause_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct listener *l = arg;
+    l->limit = l->handshakes + MAX_HANDSHAKES;
+    listener_resume(l);
+}
+
 static void handshake_free(struct handshake *hs, bool close_bev)
 {
+    listener_handshake_done(hs->listener);
     core_conn_remove(hs->core, &hs->link);
     if (close_bev)
         bufferevent_free(hs->bev);
@@ -86,6 +150,7 @@ static void start_tls(struct listener *l, evutil_socket_t fd)
     if (!ssl || !hs)
         goto fail;
     hs->core = core;
+    hs->listener = l;
     hs->kind = l->kind;
     hs->timer = evtimer_new(core->base, handshake_timeout_cb, hs);
     hs->bev = bufferevent_openssl_socket_new(core->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
@@ -99,6 +164,7 @@ static void start_tls(struct listener *l, evutil_socket_t fd)
     event_add(hs->timer, &tv);
     hs->link.shutdown = handshake_shutdown;
     core_conn_add(core, &hs->link);
+    listener_handshake_started(l);
     return;
 fail:
     log_warn("cannot accept a connection: out of memory");
@@ -168,10 +234,17 @@ struct listener *listener_start(struct core *core, int fd, enum listener_kind ki
     l->core = core;
     l->kind = kind;
     l->tls = tls;
+    l->limit = MAX_HANDSHAKES;
+    l->pause_timer = evtimer_new(core->base, pause_timeout_cb, l);
+    if (!l->pause_timer) {
+        free(l);
+        return NULL;
+    }
     evutil_make_socket_nonblocking(fd);
     /* backlog 0: the supervisor already called listen() */
     l->ev = evconnlistener_new(core->base, accept_cb, l, LEV_OPT_CLOSE_ON_FREE, 0, fd);
     if (!l->ev) {
+        event_free(l->pause_timer);
         free(l);
         return NULL;
     }
@@ -184,5 +257,10 @@ void listener_free(struct listener *l)
     if (!l)
         return;
     evconnlistener_free(l->ev);
-    free(l);
+    l->ev = NULL;
+    event_free(l->pause_timer);
+    l->pause_timer = NULL;
+    l->closed = true;
+    if (l->handshakes == 0)
+        free(l); /* else the last handshake frees it */
 }

@@ -51,6 +51,8 @@
 /* A refused stream is sent again at most this many times (see
  * anthropic-proxy(8)); past it the client gets a 502. */
 #define MAX_REPLAYS 5
+#define RESP_HEADERS_GUESS 24
+#define RESP_HEADER_BYTES_GUESS 1536
 
 enum conn_state { UC_CONNECTING, UC_READY, UC_GOAWAY, UC_DEAD };
 enum timer_kind { TIMER_NONE, TIMER_POOL, TIMER_WRITE, TIMER_READ };
@@ -250,7 +252,7 @@ static int on_header_cb(nghttp2_session *session, const nghttp2_frame *frame,
     }
     if (http_is_hop_by_hop((const char *)name, NULL))
         return 0;
-    if (header_list_add(&s->resp_headers, (const char *)name, namelen,
+    if (header_list_add_lc(&s->resp_headers, (const char *)name, namelen,
                         (const char *)value, valuelen) < 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     return 0;
@@ -262,6 +264,9 @@ static int on_begin_headers_cb(nghttp2_session *session, const nghttp2_frame *fr
     struct upstream_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
     if (s && !s->head_seen) {
         header_list_free(&s->resp_headers);
+        /* room for a typical answer's head (Anthropic's has ~16 fields,
+         * ~800 bytes) at once, not by doubling; failing is no error */
+        header_list_reserve(&s->resp_headers, RESP_HEADERS_GUESS, RESP_HEADER_BYTES_GUESS);
         s->content_length = -1;
         s->status = 0;
     }
@@ -804,15 +809,16 @@ static int build_request_headers(struct upstream_stream *s, size_t *nvlen)
     bool body_method = strcmp(ex->method, "POST") == 0 || strcmp(ex->method, "PUT") == 0 ||
                        strcmp(ex->method, "PATCH") == 0;
     if (ex->body_len > 0 || body_method) {
-        snprintf(s->clen, sizeof s->clen, "%zu", ex->body_len);
-        NV("content-length", s->clen, strlen(s->clen));
+        NV("content-length", s->clen, http_format_uint(s->clen, ex->body_len));
     }
     for (size_t h = 0; h < ex->req_headers.n; h++) {
         const char *name = header_name(&ex->req_headers, h);
-        if (http_is_hop_by_hop(name, connection) || strcmp(name, "content-length") == 0 ||
-            strcmp(name, "expect") == 0)
+        size_t nlen = ex->req_headers.v[h].name_len;
+        if (http_is_hop_by_hop(name, connection) ||
+            (nlen == 14 && memcmp(name, "content-length", 14) == 0) ||
+            (nlen == 6 && memcmp(name, "expect", 6) == 0))
             continue;
-        if (strcmp(name, "te") == 0)
+        if (nlen == 2 && memcmp(name, "te", 2) == 0)
             continue; /* "trailers" is the only TE h2 allows; nothing here needs it */
         NV(name, header_value(&ex->req_headers, h), ex->req_headers.v[h].value_len);
     }
