@@ -14,14 +14,19 @@
 # Passes when: no connection was refused; every failed request is either
 # an injected fault or was in flight when a core was killed; the core's RSS
 # at the end is within 10 % of its RSS after warm-up (60 % of the run, after
-# the last kill; each the mean of 20 one-second samples); no sanitizer report; requests_total and
-# requests_by_status_total in /metrics equal what the clients counted.
-# The figures go to stdout and to REPORT (default ./soak-report.txt).
+# the last kill; each the mean of 20 one-second samples); no sanitizer
+# report; requests_total and requests_by_status_total in /metrics equal what
+# the clients counted (requests cut by a SIGKILL are counted by neither:
+# the core counts a request when its exchange ends). The figures go to
+# stdout and to REPORT
+# (default ./soak-report.txt); the logs are kept in SOAK_LOGS (default
+# ./soak-logs).
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$(pwd)}
 export top_srcdir top_builddir
 SOAK_SECONDS=${SOAK_SECONDS:-600}
 REPORT=${REPORT:-$(pwd)/soak-report.txt}
+SOAK_LOGS=${SOAK_LOGS:-$(pwd)/soak-logs}
 . "$top_srcdir/tests/integration/lib.sh"
 need curl
 need h2load
@@ -145,11 +150,13 @@ sleep 1
 pcurl "$PURL/metrics" >"$T/metrics.json"
 
 # ---- what the clients saw -------------------------------------------------
-# A failed request is cut by a SIGKILL if one happened while it ran.
+# A failed request is cut by a SIGKILL if one happened while it ran: it
+# started before the kill and ended after it. (A request started just after
+# a kill is served by the next core, and its injected reset is counted.)
 awk '$2 == "KILL" { print $1 }' "$T/events.log" >"$T/kills"
 cat "$T"/c/h1-*.log "$T"/c/h2-*.log | awk -v killfile="$T/kills" '
     BEGIN { while ((getline k < killfile) > 0) kills[++nk] = k }
-    function cut(s, e,   i) { for (i = 1; i <= nk; i++) if (kills[i] >= s - 0.5 && kills[i] <= e + 0.5) return 1; return 0 }
+    function cut(s, e,   i) { for (i = 1; i <= nk; i++) if (kills[i] >= s && kills[i] <= e) return 1; return 0 }
     {
         s = $1; e = $2; code = $3; rc = $4; fault = $5; sent++
         if (rc == 7) { refused++; next }
@@ -176,7 +183,7 @@ cat "$T"/c/h2load-*.log | awk -v killfile="$T/kills" -F'|' '
         total += r[1] + 0; succeeded += r[4] + 0; failed += r[5] + 0; errored += r[6] + 0
         for (i = 1; i <= 4; i++) { split(st[i], x, " "); cls[x[2]] += x[1] }
         bad = r[5] + r[6] + r[7]
-        hit = 0; for (i = 1; i <= nk; i++) if (kills[i] >= s - 0.5 && kills[i] <= e + 0.5) hit = 1
+        hit = 0; for (i = 1; i <= nk; i++) if (kills[i] >= s && kills[i] <= e) hit = 1
         if (bad > 0 && hit) killed += bad; else if (bad > 0) other += bad
     }
     END {
@@ -201,6 +208,8 @@ c_total=$(( $(val curl_counted) + $(val h2load_counted) ))
 c_200=$(( $(awk '$1 == "curl_status" && $2 == 200 { print $3 }' "$T/curl.sum" | grep . || echo 0) + \
           $(awk '$1 == "h2load_status" { print $3 }' "$T/h2load.sum") ))
 c_529=$(awk '$1 == "curl_status" && $2 == 529 { print $3 }' "$T/curl.sum" | grep . || echo 0)
+cut=$(( $(sed -n 's/^curl:.* cut_by_sigkill=\([0-9]*\).*/\1/p' "$T/curl.sum") + \
+        $(sed -n 's/^h2load:.* cut_by_sigkill=\([0-9]*\).*/\1/p' "$T/h2load.sum") ))
 viewers=$(cat "$T"/c/viewer-*.log | wc -l)
 viewer_fail=$(cat "$T/c/viewer-metrics.log" | grep -cv '^200$' || true)
 say "metrics: requests_total=$m_total (clients: $c_total), 200: $m_200 ($c_200), 529: $m_529 ($c_529)"
@@ -229,7 +238,7 @@ grep -q 'core exited with status 0' "$T/proxy.log" && ok "the last core exited c
 {
     echo "soak $(date -u +%Y-%m-%dT%H:%M:%SZ), ${SOAK_SECONDS}s, build $top_builddir"
     cat "$T/curl.sum" "$T/h2load.sum"
-    echo "metrics: requests_total=$m_total (clients: $c_total), 200: $m_200 ($c_200), 529: $m_529 ($c_529)"
+    echo "metrics: requests_total=$m_total (clients: $c_total), 200: $m_200 ($c_200), 529: $m_529 ($c_529); cut by SIGKILL: $cut"
     echo "viewers: $viewers polls ($viewer_fail /metrics polls not 200)"
     echo "reloads: $reloads, SIGKILLs: $kills"
     echo "core RSS kB: warm-up $RSS_WARM, end $RSS_END; samples (t kB):"
@@ -238,4 +247,8 @@ grep -q 'core exited with status 0' "$T/proxy.log" && ok "the last core exited c
     echo "result: $([ $status = 0 ] && echo PASS || echo FAIL)"
 } >"$REPORT"
 say "report: $REPORT"
+rm -rf "$SOAK_LOGS"
+mkdir -p "$SOAK_LOGS"
+cp -r "$T"/*.log "$T/c" "$T/metrics.json" "$SOAK_LOGS/" 2>/dev/null || true
+say "logs: $SOAK_LOGS"
 exit "$status"
