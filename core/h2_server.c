@@ -31,6 +31,9 @@
 #define H2S_MAGIC 0x48325332u  /* "H2S2" */
 #define MAX_STREAMS 128
 #define MAX_HEADER_LIST (64 * 1024)
+/* A header list this large is no mistake but an HPACK bomb (a few bytes
+ * naming one big table entry again and again): the connection ends. */
+#define BOMB_HEADER_LIST (4 * MAX_HEADER_LIST)
 #define STREAM_RECV_WINDOW (1024 * 1024)
 #define OUTPUT_HIGH (64 * 1024)
 /* Response heads with up to this many fields are built on the stack. */
@@ -46,6 +49,7 @@ struct h2_stream {
     size_t header_bytes;
     bool too_large;
     bool request_done;
+    bool started;                  /* the head is complete: exchange made */
     bool eof;                      /* response end queued */
     bool deferred;                 /* nghttp2 waits for data */
     struct evbuffer *out;          /* response bytes not yet framed */
@@ -62,7 +66,7 @@ struct h2_conn {
     size_t nstreams;
     struct h2_stream *streams;
     struct event *flush_ev;
-    struct event *timer;           /* idle timeout */
+    struct event *timer;           /* idle, or a request stalled: see arm_timer */
 };
 
 static const struct front_ops h2_front_ops;
@@ -83,11 +87,37 @@ static void stream_free(struct h2_stream *s)
     free(s);
 }
 
-static void arm_idle(struct h2_conn *c)
+static void add_timer(struct h2_conn *c, double secs)
 {
-    double secs = c->core->gen->settings.client_idle_timeout;
-    struct timeval tv = { (time_t)secs, 0 };
+    struct timeval tv = { (time_t)secs, (suseconds_t)((secs - (double)(time_t)secs) * 1e6) };
     event_add(c->timer, &tv);
+}
+
+/* A stream whose request head or body is still arriving. */
+static bool stream_reading(const struct h2_stream *s)
+{
+    return !s->request_done && (!s->started || (s->ex && s->ex->state == EX_READING));
+}
+
+/*
+ * One timer per connection, re-armed whenever the client sends: with no
+ * stream, CLIENT_IDLE_TIMEOUT ends the connection; with a request still
+ * arriving, CLIENT_HEADER_TIMEOUT of silence ends it (as for HTTP/1.1, a
+ * head or a body that never ends must not hold the connection forever);
+ * with requests waiting only for their answers, no timer.
+ */
+static void arm_timer(struct h2_conn *c)
+{
+    if (c->nstreams == 0) {
+        add_timer(c, c->core->gen->settings.client_idle_timeout);
+        return;
+    }
+    for (const struct h2_stream *s = c->streams; s; s = s->next)
+        if (stream_reading(s)) {
+            add_timer(c, c->core->gen->settings.client_header_timeout);
+            return;
+        }
+    event_del(c->timer);
 }
 
 /* ---- nghttp2 callbacks ---- */
@@ -111,7 +141,6 @@ static int on_begin_headers_cb(nghttp2_session *session, const nghttp2_frame *fr
         c->streams->prev = s;
     c->streams = s;
     c->nstreams++;
-    event_del(c->timer);
     return 0;
 }
 
@@ -132,6 +161,8 @@ static int on_header_cb(nghttp2_session *session, const nghttp2_frame *frame,
         return 0; /* trailers are not forwarded */
     /* RFC 9113 6.5.2: each field costs its length plus 32 */
     s->header_bytes += namelen + valuelen + 32;
+    if (s->header_bytes > BOMB_HEADER_LIST)
+        return NGHTTP2_ERR_CALLBACK_FAILURE; /* ends the connection */
     if (s->header_bytes > MAX_HEADER_LIST) {
         s->too_large = true;
         return 0;
@@ -151,6 +182,7 @@ static int on_header_cb(nghttp2_session *session, const nghttp2_frame *frame,
 /* The request head is complete: make the exchange. */
 static void start_exchange(struct h2_conn *c, struct h2_stream *s)
 {
+    s->started = true;
     struct exchange *ex = exchange_new(c->core, c->listener, &h2_front_ops, s, "h2");
     if (!ex) {
         nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
@@ -216,6 +248,24 @@ static int on_data_chunk_cb(nghttp2_session *session, uint8_t flags, int32_t str
     return 0;
 }
 
+/*
+ * A response ended before its request did (a 408, a 413, an early error):
+ * RFC 9113 8.1 lets the server stop the upload with RST_STREAM(NO_ERROR)
+ * once the response is complete. Without it a client that never finishes
+ * its request keeps the stream, and so the connection, open for good.
+ */
+static int on_frame_send_cb(nghttp2_session *session, const nghttp2_frame *frame, void *arg)
+{
+    if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
+        !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+        return 0;
+    struct h2_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+    if (s && !s->request_done)
+        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                  NGHTTP2_NO_ERROR);
+    return 0;
+}
+
 static int on_stream_close_cb(nghttp2_session *session, int32_t stream_id,
                               uint32_t error_code, void *arg)
 {
@@ -231,7 +281,7 @@ static int on_stream_close_cb(nghttp2_session *session, int32_t stream_id,
     }
     stream_free(s);
     if (c->nstreams == 0)
-        arm_idle(c);
+        arm_timer(c);
     return 0;
 }
 
@@ -247,6 +297,7 @@ static nghttp2_session_callbacks *server_callbacks(void)
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv_cb);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_cb);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close_cb);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send_cb);
     return cbs;
 }
 
@@ -328,6 +379,7 @@ static void read_cb(struct bufferevent *bev, void *arg)
         }
         evbuffer_drain(in, (size_t)n);
     }
+    arm_timer(c);
     conn_flush(c);
 }
 
@@ -345,8 +397,25 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 static void idle_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct h2_conn *c = arg;
-    if (c->nstreams > 0)
+    bool mid_head = false;
+    /* a stalled body is answered 408 on its stream; the others go on */
+    for (struct h2_stream *s = c->streams; s; s = s->next) {
+        if (!stream_reading(s))
+            continue;
+        if (s->ex)
+            exchange_fail(s->ex, 408, "request body stalled for CLIENT_HEADER_TIMEOUT");
+        else
+            mid_head = true; /* !started */
+    }
+    if (c->nstreams > 0 && !mid_head) {
+        arm_timer(c);
+        conn_schedule_flush(c);
         return;
+    }
+    /* idle, or a head that never ends: nothing can be answered in the middle
+     * of a header block, so the whole connection goes */
+    if (mid_head)
+        log_debug("h2 client connection closed: a request head stalled for CLIENT_HEADER_TIMEOUT");
     nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR);
     conn_flush(c); /* closes the connection once the GOAWAY is out */
 }
@@ -526,7 +595,7 @@ void h2_server_start(struct core *core, struct bufferevent *bev, enum listener_k
     bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
     bufferevent_setwatermark(bev, EV_WRITE, OUTPUT_HIGH / 2, 0);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
-    arm_idle(c);
+    arm_timer(c);
     if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
         read_cb(bev, c);
     else

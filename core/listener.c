@@ -2,14 +2,23 @@
  * listener: accepting client connections and completing their TLS
  * handshake within CLIENT_HEADER_TIMEOUT, then handing them to the HTTP/1.1
  * or h2 server according to ALPN. It never reads a request byte.
+ *
+ * Beyond MAX_CLIENT_CONNECTIONS a connection is refused politely: after the
+ * handshake (HTTP/1.1 forced by ALPN) it gets a 503 with an Anthropic-shaped
+ * overloaded_error, so SDKs retry instead of reporting a broken connection.
+ * At most MAX_REFUSING refusals run at once; past that, accept-and-close,
+ * so that a flood cannot make refusing cost more than serving.
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -17,8 +26,13 @@
 #include <openssl/ssl.h>
 
 #include "core.h"
+#include "counters.h"
+#include "http.h"
 #include "log.h"
 #include "server.h"
+#include "tls.h"
+
+#define MAX_REFUSING 64
 
 /* TLS handshakes in progress at once; past it, accepting pauses and new
  * connections wait in the kernel's backlog. A handshake holds ~30 KiB of
@@ -53,6 +67,8 @@ struct handshake {
     struct bufferevent *bev;
     struct event *timer;
     struct core_conn_link link;
+    bool refuse;                 /* over the limit: answer 503, then close */
+    bool answered;               /* the 503 is queued: waiting for it to leave */
 };
 
 static void listener_resume(struct listener *l)
@@ -99,22 +115,73 @@ static void pause_timeout_cb(evutil_socket_t fd, short what, void *arg)
     listener_resume(l);
 }
 
+static uint64_t refusing;        /* refusals in progress (one event loop) */
+
+static struct timeval seconds_tv(double s)
+{
+    struct timeval tv = { (time_t)s, (suseconds_t)((s - (double)(time_t)s) * 1e6) };
+    return tv;
+}
+
 static void handshake_free(struct handshake *hs, bool close_bev)
 {
     listener_handshake_done(hs->listener);
     core_conn_remove(hs->core, &hs->link);
+    if (hs->refuse)
+        refusing--;
     if (close_bev)
         bufferevent_free(hs->bev);
     event_free(hs->timer);
     free(hs);
 }
 
+static void handshake_event_cb(struct bufferevent *bev, short what, void *arg);
+
+/* The refusal has left: half-close and read until the client closes, so
+ * that its unread request does not turn our close into a reset that would
+ * destroy the 503 before the client reads it. */
+static void refusal_write_cb(struct bufferevent *bev, void *arg)
+{
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        shutdown(bufferevent_getfd(bev), SHUT_WR);
+}
+
+static void refusal_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct evbuffer *in = bufferevent_get_input(bev);
+    evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void send_refusal(struct handshake *hs)
+{
+    static const char msg[] = "too many client connections (MAX_CLIENT_CONNECTIONS); retry later";
+    char body[256], head[256];
+    size_t blen = http_error_body_typed(body, sizeof body, "overloaded_error", msg);
+    int hlen = snprintf(head, sizeof head,
+                        "HTTP/1.1 503 %s\r\ncontent-type: application/json\r\n"
+                        "content-length: %zu\r\nretry-after: 1\r\nconnection: close\r\n\r\n",
+                        http_reason(503), blen);
+    struct evbuffer *out = bufferevent_get_output(hs->bev);
+    hs->answered = true;
+    bufferevent_setcb(hs->bev, refusal_read_cb, refusal_write_cb, handshake_event_cb, hs);
+    evbuffer_add(out, head, (size_t)hlen);
+    evbuffer_add(out, body, blen);
+}
+
 static void handshake_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct handshake *hs = arg;
+    if (hs->answered) { /* EOF or error after the 503: done */
+        handshake_free(hs, true);
+        return;
+    }
     if (!(what & BEV_EVENT_CONNECTED)) {
         log_debug("TLS handshake with a client failed");
         handshake_free(hs, true);
+        return;
+    }
+    if (hs->refuse) {
+        send_refusal(hs);
         return;
     }
     SSL *ssl = bufferevent_openssl_get_ssl(bev);
@@ -132,7 +199,9 @@ static void handshake_event_cb(struct bufferevent *bev, short what, void *arg)
 
 static void handshake_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
-    log_debug("TLS handshake timed out (CLIENT_HEADER_TIMEOUT)");
+    struct handshake *hs = arg;
+    if (!hs->answered)
+        log_debug("TLS handshake timed out (CLIENT_HEADER_TIMEOUT)");
     handshake_free(arg, true);
 }
 
@@ -142,29 +211,46 @@ static void handshake_shutdown(struct core_conn_link *link)
     handshake_free(hs, true);
 }
 
-static void start_tls(struct listener *l, evutil_socket_t fd)
+/*
+ * A connection between accept and its handoff: the TLS handshake on the
+ * main port, or straight to the refusal on the plain one. CLIENT_HEADER_TIMEOUT
+ * bounds the handshake and, for a refusal, the whole exchange.
+ */
+static void start_conn(struct listener *l, evutil_socket_t fd, bool refuse)
 {
     struct core *core = l->core;
-    SSL *ssl = SSL_new(core->gen->server_ctx);
+    SSL *ssl = NULL;
     struct handshake *hs = calloc(1, sizeof *hs);
-    if (!ssl || !hs)
+    if (!hs || (l->tls && !(ssl = SSL_new(core->gen->server_ctx))))
         goto fail;
     hs->core = core;
     hs->listener = l;
     hs->kind = l->kind;
+    hs->refuse = refuse;
     hs->timer = evtimer_new(core->base, handshake_timeout_cb, hs);
-    hs->bev = bufferevent_openssl_socket_new(core->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                             BEV_OPT_CLOSE_ON_FREE);
+    if (l->tls) {
+        if (refuse)
+            tls_force_http1(ssl); /* the 503 is written in HTTP/1.1 */
+        hs->bev = bufferevent_openssl_socket_new(core->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                 BEV_OPT_CLOSE_ON_FREE);
+    } else {
+        hs->bev = bufferevent_socket_new(core->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
     if (!hs->timer || !hs->bev)
         goto fail;
-    bufferevent_openssl_set_allow_dirty_shutdown(hs->bev, 1);
+    if (l->tls)
+        bufferevent_openssl_set_allow_dirty_shutdown(hs->bev, 1);
     bufferevent_setcb(hs->bev, NULL, NULL, handshake_event_cb, hs);
     bufferevent_enable(hs->bev, EV_READ | EV_WRITE);
-    struct timeval tv = { (time_t)core->gen->settings.client_header_timeout, 0 };
+    struct timeval tv = seconds_tv(core->gen->settings.client_header_timeout);
     event_add(hs->timer, &tv);
     hs->link.shutdown = handshake_shutdown;
     core_conn_add(core, &hs->link);
     listener_handshake_started(l);
+    if (refuse)
+        refusing++;
+    if (refuse && !l->tls)
+        send_refusal(hs);
     return;
 fail:
     log_warn("cannot accept a connection: out of memory");
@@ -182,25 +268,40 @@ fail:
         evutil_closesocket(fd);
 }
 
+static void count_refusal(struct core *core, bool answered)
+{
+    struct counter_slot *c = counters_get(core->counters, answered
+        ? "client_connections_refused_total{how=\"503\"}"
+        : "client_connections_refused_total{how=\"closed\"}");
+    if (c)
+        c->value++;
+}
+
 static void accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa,
                       int socklen, void *arg)
 {
     struct listener *l = arg;
     struct core *core = l->core;
-    if ((int64_t)core->client_connections >= core->gen->settings.max_client_connections) {
-        static time_t last;
-        time_t now = time(NULL);
-        if (now != last)
-            log_warn("refusing a client connection: MAX_CLIENT_CONNECTIONS (%lld) reached",
-                     (long long)core->gen->settings.max_client_connections);
-        last = now;
-        evutil_closesocket(fd);
-        return;
-    }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* refusals in progress do not take a client's place */
+    if ((int64_t)(core->client_connections - refusing) >= core->gen->settings.max_client_connections) {
+        static time_t last;
+        time_t now = time(NULL);
+        bool answer = refusing < MAX_REFUSING;
+        if (now != last)
+            log_warn("refusing client connections: MAX_CLIENT_CONNECTIONS (%lld) reached",
+                     (long long)core->gen->settings.max_client_connections);
+        last = now;
+        count_refusal(core, answer);
+        if (answer)
+            start_conn(l, fd, true);
+        else
+            evutil_closesocket(fd);
+        return;
+    }
     if (l->tls) {
-        start_tls(l, fd);
+        start_conn(l, fd, false);
         return;
     }
     struct bufferevent *bev = bufferevent_socket_new(core->base, fd, BEV_OPT_CLOSE_ON_FREE);

@@ -390,6 +390,15 @@ static int on_scalar(struct builder *b, const yaml_event_t *ev)
         return -1;
     }
     if (wants_key(b)) {
+        /* config_get reads "a.b" as b inside a: a key with a dot could
+         * never be read, and its option would be ignored without a word */
+        if (memchr(copy, '.', len)) {
+            char s[SHOWN_SIZE];
+            errorf(b->ps, at.line, at.column, "key '%s' contains '.'; expected a key "
+                   "without dots (for nested options write a: {b: ...})", shown(copy, s));
+            free(copy);
+            return -1;
+        }
         struct frame *f = &b->stack[b->depth - 1];
         f->key = copy;
         f->keymark = at;

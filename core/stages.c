@@ -60,6 +60,13 @@ static struct plugin_instance *INST(const struct apx_host *h)
 
 /* ---- logging ---- */
 
+/* Declared printf-like so that the vsnprintf below passes clang's
+ * -Wformat-nonliteral (the fuzzing build) and callers' formats are checked. */
+static void host_log(const struct apx_host *h, enum apx_log_level level, const char *fmt, ...)
+    APX_PRINTF(3, 4);
+static void host_log_ex(const struct apx_host *h, struct apx_exchange *e,
+                        enum apx_log_level level, const char *fmt, ...) APX_PRINTF(4, 5);
+
 static void host_log(const struct apx_host *h, enum apx_log_level level, const char *fmt, ...)
 {
     char msg[1024];

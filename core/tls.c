@@ -27,17 +27,30 @@ static void openssl_reason(char *out, size_t size)
     ERR_clear_error();
 }
 
+/* The ex_data slot that marks a connection to be answered in HTTP/1.1
+ * whatever it offers (a refusal); -1 until first needed. */
+static int http1_only_index = -1;
+
+void tls_force_http1(SSL *ssl)
+{
+    if (http1_only_index < 0)
+        http1_only_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    if (http1_only_index >= 0)
+        SSL_set_ex_data(ssl, http1_only_index, (void *)"http/1.1");
+}
+
 /* Pick h2 when the client offers it, else http/1.1. */
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                        const unsigned char *in, unsigned int inlen, void *arg)
 {
     const unsigned char *h11 = NULL;
+    bool h2_ok = http1_only_index < 0 || !SSL_get_ex_data(ssl, http1_only_index);
     for (unsigned i = 0; i < inlen;) {
         unsigned len = in[i];
         if (i + 1 + len > inlen)
             break;
         const unsigned char *proto = in + i + 1;
-        if (len == 2 && memcmp(proto, "h2", 2) == 0) {
+        if (h2_ok && len == 2 && memcmp(proto, "h2", 2) == 0) {
             *out = proto;
             *outlen = 2;
             return SSL_TLSEXT_ERR_OK;

@@ -18,4 +18,8 @@ SSL_CTX *tls_server_ctx(const char *cert_file, const char *key_file, char *err,
 /* A client context trusting the system store and, if not empty, ca_file. */
 SSL_CTX *tls_client_ctx(const char *ca_file, char *err, size_t errlen);
 
+/* Make the server's ALPN choose http/1.1 (or nothing) for this connection
+ * even if the client offers h2: for answers written as HTTP/1.1 text. */
+void tls_force_http1(SSL *ssl);
+
 #endif

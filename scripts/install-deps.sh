@@ -22,10 +22,13 @@ tests="curl nghttp2-client procps prometheus chromium"
 # make check's unit test (systemd-analyze) and make check-deploy (the
 # Ansible role's syntax check, lint and local run)
 deploy="systemd ansible-core ansible-lint"
+# the hardening checks: ./configure --enable-fuzzing (clang's libFuzzer) and
+# tests/hardening/testssl.sh
+hardening="clang libclang-rt-14-dev testssl.sh"
 
 apt-get update -qq
 # shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $build $tests $deploy >/dev/null
+apt-get install -y -qq --no-install-recommends $build $tests $deploy $hardening >/dev/null
 
 # Node.js for the mock upstream and the client tests: Debian's if none is
 # installed (a newer one from elsewhere is left alone).

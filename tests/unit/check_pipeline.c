@@ -358,6 +358,9 @@ START_TEST(duplicates)
         "duplicate key 'stages' (first at line 1, column 1)");
     ERR("stages:\n  - plugin: a\n    options:\n      k: 1\n      j: 2\n      k: 3\n",
         "pipeline.yaml:6:7: ", "duplicate key 'k' (first at line 4, column 7)");
+    /* found by fuzz_pipeline: config_get could never read a dotted key */
+    ERR("stages:\n  - plugin: a\n    options: {samples.match: [x]}\n", "pipeline.yaml:3:15: ",
+        "key 'samples.match' contains '.'; expected a key without dots");
 }
 END_TEST
 

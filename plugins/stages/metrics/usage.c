@@ -196,7 +196,7 @@ int usage_gunzip(const uint8_t *in, size_t len, size_t max_out, uint8_t **out, s
     memset(&zs, 0, sizeof zs);
     if (inflateInit2(&zs, 15 + 32) != Z_OK) /* +32: gzip or zlib header */
         return -1;
-    size_t cap = len * 4 < max_out ? len * 4 + 256 : max_out;
+    size_t cap = len * 4 + 256 < max_out ? len * 4 + 256 : max_out; /* never past max_out */
     uint8_t *buf = malloc(cap ? cap : 256);
     int rv = -1, z = Z_OK;
     if (!buf)
