@@ -8,6 +8,7 @@
 . "$top_srcdir/tests/integration/lib.sh"
 need curl
 KEY=$("$OPENSSL" rand -hex 32)
+secret "$KEY"
 start_mock
 start_proxy SCRUB_MODE=pseudonymize SCRUB_HMAC_KEY="$KEY" SCRUB_MAX_BODY_SIZE=4000000
 

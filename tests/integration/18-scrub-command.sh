@@ -21,6 +21,7 @@ cat >>"$PIPELINE" <<'EOF'
 EOF
 write_config
 ITK=itk_Zz0123456789abcdefABCDEF01234567
+secret "$(cat "$T/key.hex")" "$ITK" bob@example.com
 printf '{"messages":[{"role":"user","content":"token %s and AKIAIOSFODNN7EXAMPLE\\nmail bob@example.com, again %s"}]}' \
     "$ITK" "$ITK" >"$T/in.json"
 

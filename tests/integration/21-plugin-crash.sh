@@ -19,7 +19,9 @@ PIPELINE=$T/pipeline.yaml
 ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0:allow_user_segv_handler=1
 export ASAN_OPTIONS
 start_mock
-start_proxy SCRUB_MODE=pseudonymize SCRUB_HMAC_KEY="$("$OPENSSL" rand -hex 32)"
+KEY=$("$OPENSSL" rand -hex 32)
+secret "$KEY"
+start_proxy SCRUB_MODE=pseudonymize SCRUB_HMAC_KEY="$KEY"
 first=$(core_pid)
 [ -n "$first" ] || fail "no core process"
 

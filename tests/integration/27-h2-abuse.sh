@@ -23,6 +23,12 @@ for attack in rapid-reset continuation hpack-bomb settings-flood; do
     closed=$(echo "$r" | json j.closedAt)
     [ -n "$closed" ] || fail "$attack: the connection was not closed"
     echo "$closed" | awk '{ exit !($1 < 5) }' || fail "$attack: closed only after $closed s"
+    if [ "$attack" = hpack-bomb ]; then
+        # the bomb guard ends it at once, not the idle timeout after 50 answers
+        echo "$closed" | awk '{ exit !($1 < 2) }' || fail "hpack-bomb: closed only after $closed s"
+        [ "$(echo "$r" | json j.responses)" -lt 50 ] ||
+            fail "hpack-bomb: every bomb was decoded and answered ($(echo "$r" | json j.responses))"
+    fi
     code=$(pcurl --http2 -o /dev/null -w '%{http_code}' -X POST -d '{"model":"m","messages":[]}' \
         "$PURL/v1/messages")
     [ "$code" = 200 ] || fail "after $attack: a request on a new connection got $code"

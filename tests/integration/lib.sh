@@ -27,11 +27,18 @@ MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun
 alice.dev@example.org
 Ab1_Ab1_Ab1_Ab1_'
 
+# secret VALUE...: a test's own secret (a random key, a token) joins the list.
+secret() { for v in "$@"; do TEST_SECRETS="$TEST_SECRETS
+$v"; done; }
+
 cleanup() {
     status=$?
-    # the proxy's last word on /metrics joins its logs for the secrets check
+    # the proxy's last word on /metrics (JSON and Prometheus) joins its logs
+    # for the secrets check
     if [ -n "${PURL:-}" ] && [ -n "${PROXY_PID:-}" ] && kill -0 "$PROXY_PID" 2>/dev/null; then
         curl -sS --max-time 3 --cacert "$T/cert.pem" "$PURL/metrics" >"$T/proxy-metrics.log" 2>/dev/null || true
+        curl -sS --max-time 3 --cacert "$T/cert.pem" "$PURL/metrics/prometheus" \
+            >"$T/proxy-prometheus.log" 2>/dev/null || true
     fi
     for pid in $STARTED_PIDS; do
         kill -TERM "$pid" 2>/dev/null || true
@@ -51,7 +58,7 @@ cleanup() {
         status=1
     fi
     printf '%s\n' "$TEST_SECRETS" >"$T/secrets.txt"
-    for f in "$T"/proxy*.log; do
+    for f in "$T"/proxy*.log "$T"/start.log; do
         [ -f "$f" ] || continue
         if leaked=$(grep -o -F -f "$T/secrets.txt" "$f" | head -n 1) && [ -n "$leaked" ]; then
             echo "FAIL: a test secret (${leaked%"${leaked#????????}"}...) is in ${f##*/}"
