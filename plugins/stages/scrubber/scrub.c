@@ -39,6 +39,10 @@ struct scrub_engine {
     uint64_t gate[1024];       /* bit c0 << 8 | c1: an anchor starts with c0 c1, or
                                   is the one byte c0 */
     uint8_t key[SCRUB_KEY_LEN];
+    /* byte classes inside a string: 0 plain ASCII, 1 quote, 2 backslash,
+     * 3 control character, 4 start of a multi-byte sequence (filled once
+     * here: walks run on several worker threads at a time) */
+    uint8_t string_class[256];
 };
 
 static int anchor_cmp(const void *a, const void *b)
@@ -126,6 +130,8 @@ struct scrub_engine *scrub_engine_new(const struct scrub_detector *dets, size_t 
     if (n)
         memcpy(e->dets, dets, n * sizeof *dets);
     memcpy(e->key, key, SCRUB_KEY_LEN);
+    for (int c = 0; c < 256; c++)
+        e->string_class[c] = c < 0x20 ? 3 : c == '"' ? 1 : c == '\\' ? 2 : c >= 0x80 ? 4 : 0;
     engine_number_labels(e);
     if (engine_index_anchors(e, err, errlen) < 0)
         goto fail;
@@ -325,20 +331,6 @@ static int hex4(const uint8_t *s, size_t avail, uint32_t *out)
     return 0;
 }
 
-/* Byte classes inside a string: 0 plain ASCII, 1 quote, 2 backslash,
- * 3 control character, 4 start of a multi-byte sequence. */
-static const uint8_t *string_classes(void)
-{
-    static uint8_t t[256];
-    static int ready;
-    if (!ready) {
-        for (int c = 0; c < 256; c++)
-            t[c] = c < 0x20 ? 3 : c == '"' ? 1 : c == '\\' ? 2 : c >= 0x80 ? 4 : 0;
-        ready = 1;
-    }
-    return t;
-}
-
 /* Does any of these 8 bytes need a look (quote, backslash, control
  * character, non-ASCII)? Word-at-a-time tests: a byte equal to x shows as
  * a zero byte of v ^ x; false positives only above a true one. */
@@ -357,9 +349,7 @@ static inline bool special8(const uint8_t *p)
  * escapes. */
 static enum walk_rc parse_string(struct walk *w, size_t *cs, size_t *ce, bool *esc)
 {
-    static const uint8_t *cls;
-    if (!cls)
-        cls = string_classes();
+    const uint8_t *cls = w->e->string_class;
     const uint8_t *p = w->p;
     size_t i = w->pos + 1, n = w->len;
     *cs = i;
