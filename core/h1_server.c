@@ -17,7 +17,6 @@
 #include <string.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "core.h"
@@ -26,6 +25,7 @@
 #include "http.h"
 #include "log.h"
 #include "server.h"
+#include "transport.h"
 
 #define H1_MAGIC 0x48314331u   /* "H1C1" */
 #define MAX_HEAD (64 * 1024)   /* request line and headers; more is 431 */
@@ -43,7 +43,7 @@ struct h1_conn {
     uint32_t magic;
     struct core_conn_link link;
     struct core *core;
-    struct bufferevent *bev;
+    struct transport *tr;
     enum listener_kind listener;
     enum h1_state state;
     struct exchange *ex;
@@ -72,7 +72,7 @@ static void conn_free(struct h1_conn *c)
         exchange_client_gone(ex);
     }
     core_conn_remove(c->core, &c->link);
-    bufferevent_free(c->bev);
+    transport_free(c->tr);
     event_free(c->timer);
     event_free(c->resume_ev);
     c->magic = 0;
@@ -91,8 +91,8 @@ static void start_close(struct h1_conn *c)
     c->state = ST_CLOSING;
     c->keep_alive = false;
     event_del(c->timer);
-    bufferevent_disable(c->bev, EV_READ);
-    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+    transport_enable_read(c->tr, false);
+    transport_set_write_low(c->tr, 0);
     arm_timer(c, c->core->gen->settings.client_idle_timeout); /* bound the flush */
     event_active(c->resume_ev, EV_TIMEOUT, 0);
 }
@@ -192,7 +192,7 @@ static void read_chunked_body(struct h1_conn *c, struct evbuffer *in)
 
 static void read_body(struct h1_conn *c)
 {
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = transport_input(c->tr);
     arm_timer(c, c->core->gen->settings.client_header_timeout); /* silence bound */
     if (c->chunked_req)
         read_chunked_body(c, in);
@@ -257,14 +257,14 @@ static void start_request(struct h1_conn *c, struct h1_head *h)
         return;
     }
     if (h->expect_continue)
-        evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        evbuffer_add(transport_output(c->tr), "HTTP/1.1 100 Continue\r\n\r\n", 25);
     c->state = ST_BODY;
     read_body(c);
 }
 
 static void read_head(struct h1_conn *c)
 {
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = transport_input(c->tr);
     size_t len = evbuffer_get_length(in);
     if (len == 0)
         return;
@@ -312,34 +312,33 @@ static void process_input(struct h1_conn *c)
         break;
     case ST_WAIT:
         /* Pipelined bytes wait; stop reading if a client piles them up. */
-        if (evbuffer_get_length(bufferevent_get_input(c->bev)) > MAX_PIPELINED)
-            bufferevent_disable(c->bev, EV_READ);
+        if (evbuffer_get_length(transport_input(c->tr)) > MAX_PIPELINED)
+            transport_enable_read(c->tr, false);
         break;
     case ST_CLOSING:
-        evbuffer_drain(bufferevent_get_input(c->bev),
-                       evbuffer_get_length(bufferevent_get_input(c->bev)));
+        evbuffer_drain(transport_input(c->tr), evbuffer_get_length(transport_input(c->tr)));
         break;
     }
 }
 
-static void read_cb(struct bufferevent *bev, void *arg)
+static void read_cb(struct transport *tr, void *arg)
 {
     process_input(arg);
 }
 
-static void write_cb(struct bufferevent *bev, void *arg)
+static void write_cb(struct transport *tr, void *arg)
 {
     struct h1_conn *c = arg;
     if (c->ex)
         exchange_front_drained(c->ex);
-    if (c->state == ST_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+    if (c->state == ST_CLOSING && evbuffer_get_length(transport_output(tr)) == 0)
         conn_free(c);
 }
 
-static void event_cb(struct bufferevent *bev, short what, void *arg)
+static void event_cb(struct transport *tr, int what, void *arg)
 {
     struct h1_conn *c = arg;
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+    if (what & (TRANSPORT_EOF | TRANSPORT_ERROR)) {
         if (c->ex)
             log_req(LOG_LVL_DEBUG, c->ex->id, "client closed the connection");
         conn_free(c);
@@ -372,11 +371,11 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct h1_conn *c = arg;
     if (c->state == ST_CLOSING) {
-        if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        if (evbuffer_get_length(transport_output(c->tr)) == 0)
             conn_free(c);
         return;
     }
-    bufferevent_enable(c->bev, EV_READ);
+    transport_enable_read(c->tr, true);
     process_input(c);
 }
 
@@ -427,8 +426,8 @@ static size_t head_size(const struct header_list *h, const char *reason)
 
 /* Room to leave after the head for the first body bytes: they usually
  * arrive in the same read from the upstream, and landing in the head's
- * chunk of the output buffer they go out in the same TLS record and write
- * (the OpenSSL bufferevent writes each chunk on its own). */
+ * piece of the output buffer they go out in the same TLS record without
+ * the transport having to gather them. */
 static size_t body_room(const struct h1_conn *c, int64_t content_length)
 {
     if (!c->resp_body)
@@ -444,7 +443,7 @@ static int front_send_head(void *ctx, int status, const struct header_list *h,
                            int64_t content_length, bool end)
 {
     struct h1_conn *c = ctx;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *out = transport_output(c->tr);
     const char *reason = http_reason(status);
     const char *clen = head_framing(c, status, content_length);
     struct evbuffer_iovec v;
@@ -500,9 +499,8 @@ static char *put_chunk_line(char *d, size_t n)
 }
 
 /* One chunk, size line, data and CRLF, written into one piece of the output
- * buffer with room for the last chunk after it: the OpenSSL bufferevent
- * sends each piece as its own TLS record and write, and a size line added
- * on its own took a record of a few bytes before every event. */
+ * buffer with room for the last chunk after it, so that the transport
+ * sends it as one record without gathering pieces first. */
 static int send_chunk(struct evbuffer *out, const uint8_t *p, size_t n)
 {
     struct evbuffer_iovec v;
@@ -521,7 +519,7 @@ static int front_send_data(void *ctx, const uint8_t *p, size_t n)
     struct h1_conn *c = ctx;
     if (!c->resp_body || n == 0)
         return 0;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *out = transport_output(c->tr);
     if (c->resp_chunked)
         return send_chunk(out, p, n);
     return evbuffer_add(out, p, n);
@@ -531,7 +529,7 @@ static int front_send_end(void *ctx)
 {
     struct h1_conn *c = ctx;
     if (c->resp_chunked)
-        evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
+        evbuffer_add(transport_output(c->tr), "0\r\n\r\n", 5);
     c->resp_chunked = false;
     return 0;
 }
@@ -545,7 +543,7 @@ static void front_send_abort(void *ctx)
 static size_t front_pending(void *ctx)
 {
     struct h1_conn *c = ctx;
-    return evbuffer_get_length(bufferevent_get_output(c->bev));
+    return evbuffer_get_length(transport_output(c->tr));
 }
 
 static void front_finished(void *ctx)
@@ -572,16 +570,16 @@ static const struct front_ops h1_front_ops = {
     .finished = front_finished,
 };
 
-void h1_server_start(struct core *core, struct bufferevent *bev, enum listener_kind kind)
+void h1_server_start(struct core *core, struct transport *tr, enum listener_kind kind)
 {
     struct h1_conn *c = calloc(1, sizeof *c);
     if (!c) {
-        bufferevent_free(bev);
+        transport_free(tr);
         return;
     }
     c->magic = H1_MAGIC;
     c->core = core;
-    c->bev = bev;
+    c->tr = tr;
     c->listener = kind;
     c->state = ST_HEAD;
     c->keep_alive = true;
@@ -591,16 +589,14 @@ void h1_server_start(struct core *core, struct bufferevent *bev, enum listener_k
         if (c->timer)
             event_free(c->timer);
         free(c);
-        bufferevent_free(bev);
+        transport_free(tr);
         return;
     }
     c->link.shutdown = conn_shutdown;
     core_conn_add(core, &c->link);
-    bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
-    bufferevent_setwatermark(bev, EV_WRITE, WRITE_LOW_WATER, 0);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    transport_setcb(tr, read_cb, write_cb, event_cb, c);
+    transport_set_write_low(tr, WRITE_LOW_WATER);
+    /* request bytes that came with the TLS handshake are delivered now */
+    transport_enable_read(tr, true);
     arm_timer(c, core->gen->settings.client_header_timeout);
-    /* TLS may have read request bytes along with the handshake */
-    if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
-        event_active(c->resume_ev, EV_TIMEOUT, 0);
 }

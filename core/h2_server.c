@@ -17,7 +17,6 @@
 #include <string.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <nghttp2/nghttp2.h>
 
@@ -26,6 +25,7 @@
 #include "http.h"
 #include "log.h"
 #include "server.h"
+#include "transport.h"
 
 #define H2C_MAGIC 0x48324332u  /* "H2C2" */
 #define H2S_MAGIC 0x48325332u  /* "H2S2" */
@@ -60,7 +60,7 @@ struct h2_conn {
     uint32_t magic;
     struct core_conn_link link;
     struct core *core;
-    struct bufferevent *bev;
+    struct transport *tr;
     enum listener_kind listener;
     nghttp2_session *session;
     size_t nstreams;
@@ -320,7 +320,7 @@ static void conn_close(struct h2_conn *c)
     }
     nghttp2_session_del(c->session);
     core_conn_remove(c->core, &c->link);
-    bufferevent_free(c->bev);
+    transport_free(c->tr);
     event_free(c->flush_ev);
     event_free(c->timer);
     c->magic = 0;
@@ -331,7 +331,7 @@ static void conn_close(struct h2_conn *c)
  * the connection is over and has been freed. */
 static int conn_flush(struct h2_conn *c)
 {
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *out = transport_output(c->tr);
     while (evbuffer_get_length(out) < OUTPUT_HIGH) {
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(c->session, &data);
@@ -362,10 +362,10 @@ static void conn_schedule_flush(struct h2_conn *c)
     event_active(c->flush_ev, EV_TIMEOUT, 0);
 }
 
-static void read_cb(struct bufferevent *bev, void *arg)
+static void read_cb(struct transport *tr, void *arg)
 {
     struct h2_conn *c = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
+    struct evbuffer *in = transport_input(tr);
     while (evbuffer_get_length(in) > 0) {
         size_t len = evbuffer_get_contiguous_space(in);
         const uint8_t *data = evbuffer_pullup(in, (ev_ssize_t)len);
@@ -383,14 +383,14 @@ static void read_cb(struct bufferevent *bev, void *arg)
     conn_flush(c);
 }
 
-static void write_cb(struct bufferevent *bev, void *arg)
+static void write_cb(struct transport *tr, void *arg)
 {
     conn_flush(arg);
 }
 
-static void event_cb(struct bufferevent *bev, short what, void *arg)
+static void event_cb(struct transport *tr, int what, void *arg)
 {
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+    if (what & (TRANSPORT_EOF | TRANSPORT_ERROR))
         conn_close(arg);
 }
 
@@ -566,16 +566,16 @@ static bool start_session(struct h2_conn *c)
                                    sizeof iv / sizeof iv[0]) == 0;
 }
 
-void h2_server_start(struct core *core, struct bufferevent *bev, enum listener_kind kind)
+void h2_server_start(struct core *core, struct transport *tr, enum listener_kind kind)
 {
     struct h2_conn *c = calloc(1, sizeof *c);
     if (!c) {
-        bufferevent_free(bev);
+        transport_free(tr);
         return;
     }
     c->magic = H2C_MAGIC;
     c->core = core;
-    c->bev = bev;
+    c->tr = tr;
     c->listener = kind;
     c->flush_ev = event_new(core->base, -1, 0, flush_cb, c);
     c->timer = evtimer_new(core->base, idle_cb, c);
@@ -587,17 +587,15 @@ void h2_server_start(struct core *core, struct bufferevent *bev, enum listener_k
         if (c->session)
             nghttp2_session_del(c->session);
         free(c);
-        bufferevent_free(bev);
+        transport_free(tr);
         return;
     }
     c->link.shutdown = conn_shutdown;
     core_conn_add(core, &c->link);
-    bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
-    bufferevent_setwatermark(bev, EV_WRITE, OUTPUT_HIGH / 2, 0);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    transport_setcb(tr, read_cb, write_cb, event_cb, c);
+    transport_set_write_low(tr, OUTPUT_HIGH / 2);
+    /* frames that came with the TLS handshake are delivered now */
+    transport_enable_read(tr, true);
     arm_timer(c);
-    if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
-        read_cb(bev, c);
-    else
-        conn_flush(c);
+    conn_flush(c);
 }

@@ -20,8 +20,6 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
 #include <openssl/ssl.h>
 
@@ -31,6 +29,7 @@
 #include "log.h"
 #include "server.h"
 #include "tls.h"
+#include "transport.h"
 
 #define MAX_REFUSING 64
 
@@ -64,7 +63,7 @@ struct handshake {
     struct core *core;
     struct listener *listener;
     enum listener_kind kind;
-    struct bufferevent *bev;
+    struct transport *tr;
     struct event *timer;
     struct core_conn_link link;
     bool refuse;                 /* over the limit: answer 503, then close */
@@ -123,32 +122,32 @@ static struct timeval seconds_tv(double s)
     return tv;
 }
 
-static void handshake_free(struct handshake *hs, bool close_bev)
+static void handshake_free(struct handshake *hs, bool close_tr)
 {
     listener_handshake_done(hs->listener);
     core_conn_remove(hs->core, &hs->link);
     if (hs->refuse)
         refusing--;
-    if (close_bev)
-        bufferevent_free(hs->bev);
+    if (close_tr)
+        transport_free(hs->tr);
     event_free(hs->timer);
     free(hs);
 }
 
-static void handshake_event_cb(struct bufferevent *bev, short what, void *arg);
+static void handshake_event_cb(struct transport *tr, int what, void *arg);
 
 /* The refusal has left: half-close and read until the client closes, so
  * that its unread request does not turn our close into a reset that would
  * destroy the 503 before the client reads it. */
-static void refusal_write_cb(struct bufferevent *bev, void *arg)
+static void refusal_write_cb(struct transport *tr, void *arg)
 {
-    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-        shutdown(bufferevent_getfd(bev), SHUT_WR);
+    if (evbuffer_get_length(transport_output(tr)) == 0)
+        shutdown(transport_fd(tr), SHUT_WR);
 }
 
-static void refusal_read_cb(struct bufferevent *bev, void *arg)
+static void refusal_read_cb(struct transport *tr, void *arg)
 {
-    struct evbuffer *in = bufferevent_get_input(bev);
+    struct evbuffer *in = transport_input(tr);
     evbuffer_drain(in, evbuffer_get_length(in));
 }
 
@@ -161,21 +160,22 @@ static void send_refusal(struct handshake *hs)
                         "HTTP/1.1 503 %s\r\ncontent-type: application/json\r\n"
                         "content-length: %zu\r\nretry-after: 1\r\nconnection: close\r\n\r\n",
                         http_reason(503), blen);
-    struct evbuffer *out = bufferevent_get_output(hs->bev);
+    struct evbuffer *out = transport_output(hs->tr);
     hs->answered = true;
-    bufferevent_setcb(hs->bev, refusal_read_cb, refusal_write_cb, handshake_event_cb, hs);
+    transport_setcb(hs->tr, refusal_read_cb, refusal_write_cb, handshake_event_cb, hs);
+    transport_enable_read(hs->tr, true);
     evbuffer_add(out, head, (size_t)hlen);
     evbuffer_add(out, body, blen);
 }
 
-static void handshake_event_cb(struct bufferevent *bev, short what, void *arg)
+static void handshake_event_cb(struct transport *tr, int what, void *arg)
 {
     struct handshake *hs = arg;
     if (hs->answered) { /* EOF or error after the 503: done */
         handshake_free(hs, true);
         return;
     }
-    if (!(what & BEV_EVENT_CONNECTED)) {
+    if (!(what & TRANSPORT_CONNECTED)) {
         log_debug("TLS handshake with a client failed");
         handshake_free(hs, true);
         return;
@@ -184,7 +184,7 @@ static void handshake_event_cb(struct bufferevent *bev, short what, void *arg)
         send_refusal(hs);
         return;
     }
-    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    SSL *ssl = transport_ssl(tr);
     const unsigned char *alpn = NULL;
     unsigned alpnlen = 0;
     SSL_get0_alpn_selected(ssl, &alpn, &alpnlen);
@@ -192,9 +192,9 @@ static void handshake_event_cb(struct bufferevent *bev, short what, void *arg)
     enum listener_kind kind = hs->kind;
     handshake_free(hs, false);
     if (alpnlen == 2 && memcmp(alpn, "h2", 2) == 0)
-        h2_server_start(core, bev, kind);
+        h2_server_start(core, tr, kind);
     else
-        h1_server_start(core, bev, kind);
+        h1_server_start(core, tr, kind);
 }
 
 static void handshake_timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -231,17 +231,14 @@ static void start_conn(struct listener *l, evutil_socket_t fd, bool refuse)
     if (l->tls) {
         if (refuse)
             tls_force_http1(ssl); /* the 503 is written in HTTP/1.1 */
-        hs->bev = bufferevent_openssl_socket_new(core->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                                 BEV_OPT_CLOSE_ON_FREE);
-    } else {
-        hs->bev = bufferevent_socket_new(core->base, fd, BEV_OPT_CLOSE_ON_FREE);
     }
-    if (!hs->timer || !hs->bev)
+    /* the transport owns fd and ssl from here, also when it fails */
+    hs->tr = transport_new(core->base, fd, ssl, l->tls ? TRANSPORT_ACCEPT : TRANSPORT_OPEN);
+    ssl = NULL;
+    fd = -1;
+    if (!hs->timer || !hs->tr)
         goto fail;
-    if (l->tls)
-        bufferevent_openssl_set_allow_dirty_shutdown(hs->bev, 1);
-    bufferevent_setcb(hs->bev, NULL, NULL, handshake_event_cb, hs);
-    bufferevent_enable(hs->bev, EV_READ | EV_WRITE);
+    transport_setcb(hs->tr, NULL, NULL, handshake_event_cb, hs);
     struct timeval tv = seconds_tv(core->gen->settings.client_header_timeout);
     event_add(hs->timer, &tv);
     hs->link.shutdown = handshake_shutdown;
@@ -254,11 +251,8 @@ static void start_conn(struct listener *l, evutil_socket_t fd, bool refuse)
     return;
 fail:
     log_warn("cannot accept a connection: out of memory");
-    if (hs && hs->bev) {
-        bufferevent_free(hs->bev); /* frees ssl and closes fd */
-        ssl = NULL;
-        fd = -1;
-    }
+    if (hs && hs->tr)
+        transport_free(hs->tr); /* frees ssl and closes fd */
     if (hs && hs->timer)
         event_free(hs->timer);
     free(hs);
@@ -304,12 +298,9 @@ static void accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sock
         start_conn(l, fd, false);
         return;
     }
-    struct bufferevent *bev = bufferevent_socket_new(core->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (!bev) {
-        evutil_closesocket(fd);
-        return;
-    }
-    h1_server_start(core, bev, l->kind);
+    struct transport *tr = transport_new(core->base, fd, NULL, TRANSPORT_OPEN);
+    if (tr)
+        h1_server_start(core, tr, l->kind);
 }
 
 static void resume_accept_cb(evutil_socket_t fd, short what, void *arg)

@@ -13,7 +13,7 @@
 #include "exchange.h"
 
 struct core;
-struct bufferevent;
+struct transport;
 struct listener;
 
 /* Start accepting on an already bound and listening socket. */
@@ -22,8 +22,8 @@ struct listener *listener_start(struct core *core, int fd, enum listener_kind ki
 /* Stop accepting (shutdown) and free. */
 void listener_free(struct listener *l);
 
-/* Take over a connected (and, with TLS, handshaken) bufferevent. */
-void h1_server_start(struct core *core, struct bufferevent *bev, enum listener_kind kind);
-void h2_server_start(struct core *core, struct bufferevent *bev, enum listener_kind kind);
+/* Take over a connected (and, with TLS, handshaken) transport. */
+void h1_server_start(struct core *core, struct transport *tr, enum listener_kind kind);
+void h2_server_start(struct core *core, struct transport *tr, enum listener_kind kind);
 
 #endif

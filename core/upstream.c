@@ -22,8 +22,6 @@
 
 #include <event2/event.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
 #include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
@@ -33,6 +31,7 @@
 #include "http.h"
 #include "log.h"
 #include "tls.h"
+#include "transport.h"
 #include "upstream.h"
 
 #define POOL_MAGIC   0x504f4f4cu /* "POOL" */
@@ -84,7 +83,7 @@ struct uconn {
     uint32_t magic;
     struct upstream_pool *pool;
     struct uconn *prev, *next;
-    struct bufferevent *bev;
+    struct transport *tr;
     nghttp2_session *session;
     enum conn_state state;
     uint64_t serial;                /* numbers connections from 1 */
@@ -442,8 +441,8 @@ static void conn_free(struct uconn *c)
     p->nconns--;
     if (c->session)
         nghttp2_session_del(c->session);
-    if (c->bev)
-        bufferevent_free(c->bev);
+    if (c->tr)
+        transport_free(c->tr);
     event_free(c->timer);
     c->magic = 0;
     free(c);
@@ -495,8 +494,8 @@ static void conn_fail(struct uconn *c, const char *fmt, ...)
     c->state = UC_DEAD;
     if (was_connecting)
         c->pool->nconnecting--;
-    if (c->bev)
-        bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    if (c->tr)
+        transport_enable_read(c->tr, false);
     event_del(c->timer);
     log_msg(c->nstreams > 0 || was_connecting ? LOG_LVL_WARN : LOG_LVL_DEBUG, 0,
             "upstream connection to %s: %s", c->pool->url.authority, c->why);
@@ -546,7 +545,7 @@ static void conn_flush(struct uconn *c)
      * the frames are handled. */
     if (!conn_alive(c) || !c->session || c->in_recv)
         return;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *out = transport_output(c->tr);
     while (evbuffer_get_length(out) < OUTPUT_HIGH) {
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(c->session, &data);
@@ -591,10 +590,10 @@ static void conn_check_idle(struct uconn *c)
     }
 }
 
-static void conn_read_cb(struct bufferevent *bev, void *arg)
+static void conn_read_cb(struct transport *tr, void *arg)
 {
     struct uconn *c = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
+    struct evbuffer *in = transport_input(tr);
     while (conn_alive(c) && evbuffer_get_length(in) > 0) {
         size_t len = evbuffer_get_contiguous_space(in);
         const uint8_t *data = evbuffer_pullup(in, (ev_ssize_t)len);
@@ -611,7 +610,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
     conn_check_idle(c);
 }
 
-static void conn_write_cb(struct bufferevent *bev, void *arg)
+static void conn_write_cb(struct transport *tr, void *arg)
 {
     conn_flush(arg);
 }
@@ -641,11 +640,11 @@ static bool conn_start_session(struct uconn *c)
 
 static void conn_connected(struct uconn *c)
 {
-    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    evutil_socket_t fd = transport_fd(c->tr);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (c->pool->ctx) {
-        SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+        SSL *ssl = transport_ssl(c->tr);
         const unsigned char *alpn = NULL;
         unsigned alpnlen = 0;
         SSL_get0_alpn_selected(ssl, &alpn, &alpnlen);
@@ -667,18 +666,16 @@ static void conn_connected(struct uconn *c)
 }
 
 /* Why a connect or TLS handshake failed, in words. */
-static void describe_failure(struct uconn *c, short what, char *out, size_t size)
+static void describe_failure(struct uconn *c, int what, char *out, size_t size)
 {
-    int sockerr = EVUTIL_SOCKET_ERROR();
-    int dnserr = bufferevent_socket_get_dns_error(c->bev);
+    int sockerr = transport_socket_error(c->tr);
+    int dnserr = transport_dns_error(c->tr);
     const char *tls_reason = NULL;
     long verify = X509_V_OK;
     if (c->pool->ctx) {
-        unsigned long e, last = 0;
-        while ((e = bufferevent_get_openssl_error(c->bev)))
-            last = e;
+        unsigned long last = transport_tls_error(c->tr);
         tls_reason = last ? ERR_reason_error_string(last) : NULL;
-        verify = SSL_get_verify_result(bufferevent_openssl_get_ssl(c->bev));
+        verify = SSL_get_verify_result(transport_ssl(c->tr));
     }
     if (dnserr)
         snprintf(out, size, "cannot resolve %.100s: %s", c->pool->url.host,
@@ -688,20 +685,20 @@ static void describe_failure(struct uconn *c, short what, char *out, size_t size
                  X509_verify_cert_error_string(verify));
     else if (tls_reason)
         snprintf(out, size, "TLS error: %s", tls_reason);
-    else if (sockerr && (c->state == UC_CONNECTING || !(what & BEV_EVENT_EOF)))
+    else if (sockerr && (c->state == UC_CONNECTING || !(what & TRANSPORT_EOF)))
         snprintf(out, size, "%s", evutil_socket_error_to_string(sockerr));
     else
         snprintf(out, size, "connection closed by the upstream");
 }
 
-static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+static void conn_event_cb(struct transport *tr, int what, void *arg)
 {
     struct uconn *c = arg;
-    if (what & BEV_EVENT_CONNECTED) {
+    if (what & TRANSPORT_CONNECTED) {
         conn_connected(c);
         return;
     }
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+    if (what & (TRANSPORT_EOF | TRANSPORT_ERROR)) {
         char why[200];
         describe_failure(c, what, why, sizeof why);
         conn_fail(c, "%s", why);
@@ -750,29 +747,19 @@ static struct uconn *conn_open(struct upstream_pool *p)
     c->state = UC_CONNECTING;
     c->serial = ++p->last_serial;
     c->timer = evtimer_new(p->base, conn_timeout_cb, c);
-    if (p->ctx) {
-        SSL *ssl = conn_new_ssl(p);
-        if (ssl) {
-            c->bev = bufferevent_openssl_socket_new(p->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-                                                    BEV_OPT_CLOSE_ON_FREE);
-            if (!c->bev)
-                SSL_free(ssl);
-        }
-    } else {
-        c->bev = bufferevent_socket_new(p->base, -1, BEV_OPT_CLOSE_ON_FREE);
-    }
-    if (!c->timer || !c->bev) {
-        if (c->bev)
-            bufferevent_free(c->bev);
+    SSL *ssl = p->ctx ? conn_new_ssl(p) : NULL;
+    if (!p->ctx || ssl)
+        c->tr = transport_new(p->base, -1, ssl, TRANSPORT_CONNECT);
+    if (!c->timer || !c->tr) {
+        if (c->tr)
+            transport_free(c->tr);
         if (c->timer)
             event_free(c->timer);
         free(c);
         return NULL;
     }
-    if (p->ctx)
-        bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-    bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    transport_setcb(c->tr, conn_read_cb, conn_write_cb, conn_event_cb, c);
+    transport_enable_read(c->tr, true);
     c->next = p->conns;
     if (p->conns)
         p->conns->prev = c;
@@ -781,8 +768,7 @@ static struct uconn *conn_open(struct upstream_pool *p)
     p->nconnecting++;
     event_add(c->timer, &p->connect_tv);
     log_debug("opening upstream connection to %s (%zu open)", p->url.authority, p->nconns);
-    if (bufferevent_socket_connect_hostname(c->bev, p->dns, AF_UNSPEC, p->url.host,
-                                            atoi(p->url.port)) < 0)
+    if (transport_connect_hostname(c->tr, p->dns, p->url.host, atoi(p->url.port)) < 0)
         conn_fail(c, "cannot start connecting to %s", p->url.authority);
     return c;
 }

@@ -1,0 +1,83 @@
+/*
+ * transport: one connection's bytes, plain or TLS, between a socket and two
+ * evbuffers. The front (listener, h1_server, h2_server) and the upstream
+ * pool read and write through it; only this file calls SSL_read and
+ * SSL_write.
+ *
+ * It replaces libevent's OpenSSL bufferevent, which cost a quarter of the
+ * proxy's CPU per request: two reads per TLS record, the write watch added
+ * and removed around every write, the error queue cleared before every
+ * call, and a record per buffer piece. Here reads use OpenSSL's read-ahead
+ * (one recv for many records), writes are gathered into full records and
+ * run once per loop pass after the callbacks that queued them, and the
+ * write watch is armed only when the socket is full.
+ *
+ * Callbacks run from the event loop, never from inside a transport_ call;
+ * any of them may free the transport.
+ */
+#ifndef APX_TRANSPORT_H
+#define APX_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+struct evbuffer;
+struct evdns_base;
+struct transport;
+
+/* What the event callback reports. */
+enum {
+    TRANSPORT_CONNECTED = 1, /* connect and TLS handshake done */
+    TRANSPORT_EOF = 2,       /* the peer closed (TLS: with or without close_notify) */
+    TRANSPORT_ERROR = 4,     /* resolution, connect, socket or TLS failure */
+};
+
+/* How a new transport starts. */
+enum transport_start {
+    TRANSPORT_OPEN,      /* connected: plain, or TLS already handshaken */
+    TRANSPORT_ACCEPT,    /* accepted socket: run the server TLS handshake */
+    TRANSPORT_CONNECT,   /* nothing yet: transport_connect_hostname follows */
+};
+
+typedef void (*transport_data_cb)(struct transport *t, void *arg);
+typedef void (*transport_event_cb)(struct transport *t, int what, void *arg);
+
+/* A transport over fd (-1 with TRANSPORT_CONNECT) and ssl (NULL: plain).
+ * It owns both from here on, also when it returns NULL (out of memory). */
+struct transport *transport_new(struct event_base *base, evutil_socket_t fd, SSL *ssl,
+                                enum transport_start start);
+/* Close the socket and free everything; safe from inside a callback. */
+void transport_free(struct transport *t);
+
+void transport_setcb(struct transport *t, transport_data_cb read_cb, transport_data_cb write_cb,
+                     transport_event_cb event_cb, void *arg);
+/* Call write_cb when, after a write, at most `low` bytes are left queued. */
+void transport_set_write_low(struct transport *t, size_t low);
+/* Reading on or off. Turned on, bytes already decrypted are delivered at
+ * once (on the next loop pass). */
+void transport_enable_read(struct transport *t, bool on);
+
+/* Bytes read and not yet taken; bytes queued to be sent (adding to it is
+ * enough: the transport writes them on the next loop pass). */
+struct evbuffer *transport_input(struct transport *t);
+struct evbuffer *transport_output(struct transport *t);
+
+/* Resolve host (through dns), connect to the first address, then run the
+ * client TLS handshake if the transport has an SSL. 0, or -1 if it could
+ * not even start; the outcome comes as TRANSPORT_CONNECTED or _ERROR. */
+int transport_connect_hostname(struct transport *t, struct evdns_base *dns, const char *host,
+                               int port);
+
+evutil_socket_t transport_fd(const struct transport *t);
+SSL *transport_ssl(const struct transport *t);
+
+/* After TRANSPORT_ERROR or _EOF: the socket's errno, the resolver's
+ * EVUTIL_EAI_ code, the last OpenSSL error code (0 for none of each). */
+int transport_socket_error(const struct transport *t);
+int transport_dns_error(const struct transport *t);
+unsigned long transport_tls_error(const struct transport *t);
+
+#endif
