@@ -227,6 +227,7 @@ static void finish(struct exchange *ex, enum exchange_outcome outcome)
     free(ex->target);
     free(ex->body);
     free(ex->slots);
+    free(ex->block);
     free(ex->pending.content_type);
     free(ex->pending.body);
     if (ex->local_arg_owned)
@@ -246,6 +247,16 @@ static void finish(struct exchange *ex, enum exchange_outcome outcome)
 static void fail_typed(struct exchange *ex, int status, const char *type,
                        const char *message, enum exchange_outcome outcome);
 
+/* Answer as a stage's block asked, or with these defaults where it did not
+ * say (or its details could not be kept). */
+static void fail_blocked(struct exchange *ex, int status, const char *type, const char *message,
+                         enum exchange_outcome outcome)
+{
+    const struct exchange_block *b = ex->block;
+    fail_typed(ex, b && b->status ? b->status : status, b && b->type[0] ? b->type : type,
+               b && b->message[0] ? b->message : message, outcome);
+}
+
 /* Act on what the on_request hooks decided. Returns true if the exchange
  * was answered (and is freed). */
 static bool request_verdict(struct exchange *ex, enum apx_verdict v)
@@ -264,10 +275,8 @@ static bool request_verdict(struct exchange *ex, enum apx_verdict v)
         }
         return true;
     case APX_BLOCK:
-        fail_typed(ex, ex->block_status ? ex->block_status : 400,
-                   ex->block_type[0] ? ex->block_type : "invalid_request_error",
-                   ex->block_message[0] ? ex->block_message : "request blocked by the proxy",
-                   OUT_REJECTED);
+        fail_blocked(ex, 400, "invalid_request_error", "request blocked by the proxy",
+                     OUT_REJECTED);
         return true;
     default:
         fail_typed(ex, 500, "api_error", "a pipeline stage failed on this request",
@@ -528,10 +537,7 @@ void exchange_upstream_head(struct exchange *ex, int status, struct header_list 
                 ex->ustream = NULL;
             }
             if (v == APX_BLOCK)
-                fail_typed(ex, ex->block_status ? ex->block_status : 502,
-                           ex->block_type[0] ? ex->block_type : "api_error",
-                           ex->block_message[0] ? ex->block_message : "response blocked",
-                           OUT_UPSTREAM_FAILED);
+                fail_blocked(ex, 502, "api_error", "response blocked", OUT_UPSTREAM_FAILED);
             else
                 fail_with(ex, 502, "a pipeline stage failed on the response", OUT_UPSTREAM_FAILED);
             return;

@@ -63,6 +63,14 @@ enum exchange_outcome {
 
 #define EXCHANGE_MAGIC 0x45584348u /* "EXCH" */
 
+/* What a stage's apx_host.block asked for. Allocated only when one does:
+ * every exchange carrying it inline would cost each held stream 300 bytes. */
+struct exchange_block {
+    int status;
+    char type[48];
+    char message[256];
+};
+
 struct exchange {
     uint32_t magic;
     uint64_t id;
@@ -102,9 +110,7 @@ struct exchange {
     size_t hook_next;           /* the next stage's on_request to run */
     int hook_verdict;           /* what resume said (hook_only) */
     bool responded;             /* a stage answered: no upstream */
-    int block_status;           /* set by apx_host.block */
-    char block_type[48];
-    char block_message[256];
+    struct exchange_block *block; /* set by apx_host.block, NULL until then */
     uint64_t retry_ms;          /* set by apx_host.retry_after */
     unsigned retries;
     struct event *retry_timer;

@@ -7,7 +7,7 @@
  * input buffer, bounded). Responses with unknown length are chunked; a
  * truncated response is closed without its final chunk, so the client can
  * tell. This file never frees a connection inside a front_ops call: closing
- * goes through the resume event or the write callback.
+ * goes through transport_defer (resume_cb) or the write callback.
  */
 #include "config.h"
 
@@ -58,10 +58,10 @@ struct h1_conn {
     int64_t body_left;
     struct h1_chunked chunk;
     struct event *timer;
-    struct event *resume_ev;
 };
 
 static const struct front_ops h1_front_ops;
+static void resume_cb(struct transport *tr, void *arg);
 
 static void conn_free(struct h1_conn *c)
 {
@@ -74,7 +74,6 @@ static void conn_free(struct h1_conn *c)
     core_conn_remove(c->core, &c->link);
     transport_free(c->tr);
     event_free(c->timer);
-    event_free(c->resume_ev);
     c->magic = 0;
     free(c);
 }
@@ -94,7 +93,7 @@ static void start_close(struct h1_conn *c)
     transport_enable_read(c->tr, false);
     transport_set_write_low(c->tr, 0);
     arm_timer(c, c->core->gen->settings.client_idle_timeout); /* bound the flush */
-    event_active(c->resume_ev, EV_TIMEOUT, 0);
+    transport_defer(c->tr, resume_cb);
 }
 
 /* An error found before or while reading a request: answered through an
@@ -331,7 +330,7 @@ static void write_cb(struct transport *tr, void *arg)
     struct h1_conn *c = arg;
     if (c->ex)
         exchange_front_drained(c->ex);
-    if (c->state == ST_CLOSING && evbuffer_get_length(transport_output(tr)) == 0)
+    if (c->state == ST_CLOSING && transport_pending(tr) == 0)
         conn_free(c);
 }
 
@@ -367,11 +366,11 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Deferred work: the next pipelined request, or a close. */
-static void resume_cb(evutil_socket_t fd, short what, void *arg)
+static void resume_cb(struct transport *tr, void *arg)
 {
     struct h1_conn *c = arg;
     if (c->state == ST_CLOSING) {
-        if (evbuffer_get_length(transport_output(c->tr)) == 0)
+        if (transport_pending(c->tr) == 0)
             conn_free(c);
         return;
     }
@@ -543,7 +542,7 @@ static void front_send_abort(void *ctx)
 static size_t front_pending(void *ctx)
 {
     struct h1_conn *c = ctx;
-    return evbuffer_get_length(transport_output(c->tr));
+    return transport_pending(c->tr);
 }
 
 static void front_finished(void *ctx)
@@ -558,7 +557,7 @@ static void front_finished(void *ctx)
     c->state = ST_HEAD;
     c->head_started = false;
     arm_timer(c, c->core->gen->settings.client_idle_timeout);
-    event_active(c->resume_ev, EV_TIMEOUT, 0);
+    transport_defer(c->tr, resume_cb);
 }
 
 static const struct front_ops h1_front_ops = {
@@ -584,10 +583,7 @@ void h1_server_start(struct core *core, struct transport *tr, enum listener_kind
     c->state = ST_HEAD;
     c->keep_alive = true;
     c->timer = evtimer_new(core->base, timer_cb, c);
-    c->resume_ev = event_new(core->base, -1, 0, resume_cb, c);
-    if (!c->timer || !c->resume_ev) {
-        if (c->timer)
-            event_free(c->timer);
+    if (!c->timer) {
         free(c);
         transport_free(tr);
         return;

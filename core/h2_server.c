@@ -331,8 +331,7 @@ static void conn_close(struct h2_conn *c)
  * the connection is over and has been freed. */
 static int conn_flush(struct h2_conn *c)
 {
-    struct evbuffer *out = transport_output(c->tr);
-    while (evbuffer_get_length(out) < OUTPUT_HIGH) {
+    while (transport_pending(c->tr) < OUTPUT_HIGH) {
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(c->session, &data);
         if (n < 0) {
@@ -342,10 +341,10 @@ static int conn_flush(struct h2_conn *c)
         }
         if (n == 0)
             break;
-        evbuffer_add(out, data, (size_t)n);
+        evbuffer_add(transport_output(c->tr), data, (size_t)n);
     }
     if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session) &&
-        evbuffer_get_length(out) == 0) {
+        transport_pending(c->tr) == 0) {
         conn_close(c);
         return -1;
     }

@@ -141,7 +141,7 @@ static void handshake_event_cb(struct transport *tr, int what, void *arg);
  * destroy the 503 before the client reads it. */
 static void refusal_write_cb(struct transport *tr, void *arg)
 {
-    if (evbuffer_get_length(transport_output(tr)) == 0)
+    if (transport_pending(tr) == 0)
         shutdown(transport_fd(tr), SHUT_WR);
 }
 

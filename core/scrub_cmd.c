@@ -134,8 +134,9 @@ static int report(struct core *core, const struct exchange *ex, int verdict, siz
                   double secs, double cpu)
 {
     if (verdict != APX_OK) {
-        fprintf(stderr, "anthropic-proxy scrub: refused (%d %s): %s\n", ex->block_status,
-                ex->block_type, ex->block_message);
+        const struct exchange_block *b = ex->block;
+        fprintf(stderr, "anthropic-proxy scrub: refused (%d %s): %s\n", b ? b->status : 400,
+                b ? b->type : "invalid_request_error", b ? b->message : "blocked");
         return 1;
     }
     fprintf(stderr, "anthropic-proxy scrub: %zu bytes in %.3f ms (%.0f MB/s), %.3f ms of CPU "

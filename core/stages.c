@@ -370,9 +370,12 @@ static void host_stream_end(struct apx_exchange *e)
 static void host_block(struct apx_exchange *e, int status, const char *type, const char *message)
 {
     struct exchange *ex = EX(e);
-    ex->block_status = status >= 400 && status <= 599 ? status : 400;
-    snprintf(ex->block_type, sizeof ex->block_type, "%s", type ? type : "invalid_request_error");
-    snprintf(ex->block_message, sizeof ex->block_message, "%s", message ? message : "blocked");
+    /* out of memory: the block still happens, with the default answer */
+    if (!ex->block && !(ex->block = calloc(1, sizeof *ex->block)))
+        return;
+    ex->block->status = status >= 400 && status <= 599 ? status : 400;
+    snprintf(ex->block->type, sizeof ex->block->type, "%s", type ? type : "invalid_request_error");
+    snprintf(ex->block->message, sizeof ex->block->message, "%s", message ? message : "blocked");
 }
 
 static void host_retry_after(struct apx_exchange *e, uint64_t ms)

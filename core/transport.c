@@ -2,13 +2,15 @@
  * transport: a connection's bytes between its socket and two evbuffers, in
  * the clear or through OpenSSL (see transport.h for why it exists).
  *
- * Two events on the socket: `rev` is armed while reading is on (or TLS
- * needs to read to go on writing), `wev` only while the socket is full or
- * a connect is in progress. Queued output is written by activating `wev`
- * by hand, so everything the callbacks of one loop pass queued leaves in
- * one SSL_write per 16 KiB record. Callbacks are only ever called from
- * io_cb; `depth` counts them on the stack so that transport_free, called
- * from one of them, leaves the freeing to io_cb.
+ * One event on the socket (an event is 128 bytes, and a held connection
+ * should cost little): it watches for input while reading is on (or TLS
+ * needs to read to go on writing), and for writability only while the
+ * socket is full or a connect is in progress. Queued output is written by
+ * activating the event by hand ("kicking" it), so everything the callbacks
+ * of one loop pass queued leaves in one SSL_write per 16 KiB record.
+ * Callbacks are only ever called from io_cb; `depth` counts them on the
+ * stack so that transport_free, called from one of them, leaves the
+ * freeing to io_cb.
  */
 #include "config.h"
 
@@ -54,7 +56,9 @@ struct transport {
     SSL *ssl;
     struct event_base *base;
     struct evbuffer *in, *out;
-    struct event *rev, *wev;   /* on fd, once there is one */
+    struct event *ev;          /* on fd, once there is one */
+    short watching;            /* EV_READ | EV_WRITE it is added for */
+    short kicked;              /* activated by hand, not yet run */
     struct event *defer_ev;    /* connecting transports: resolver answers, early failures */
     struct evdns_getaddrinfo_request *dns_req;
     struct evutil_addrinfo *ai; /* the resolver's answer, until defer_cb connects */
@@ -62,16 +66,16 @@ struct transport {
 
     transport_data_cb read_cb, write_cb;
     transport_event_cb event_cb;
+    transport_data_cb defer_cb; /* transport_defer's, until it runs */
     void *arg;
     size_t write_low;
 
     bool read_on;           /* the owner wants input */
-    bool rev_armed, wev_armed;
     bool hs_wants_write;    /* the handshake waits for writability, not input */
     bool read_wants_write;  /* SSL_read needs the socket writable to go on */
     bool write_wants_read;  /* SSL_write needs input to go on */
     bool write_blocked;     /* the socket is full */
-    bool flush_pending;     /* wev activated by hand for queued output */
+    bool flush_pending;     /* kicked for queued output */
     bool freed;             /* transport_free called while callbacks ran */
     unsigned depth;         /* io_cb frames on the stack */
 
@@ -83,22 +87,34 @@ static void io_cb(evutil_socket_t fd, short what, void *arg);
 
 /* ---- watching the socket ---- */
 
-static void arm(struct event *ev, bool *armed, bool want)
+/* Run io_cb on this loop pass with `what`, as if the socket said so. */
+static void kick(struct transport *t, short what)
 {
-    if (want == *armed)
-        return;
-    *armed = want;
-    if (want)
-        event_add(ev, NULL);
-    else
-        event_del(ev);
+    t->kicked |= what;
+    event_active(t->ev, what, 0);
 }
 
-/* Arm exactly the events the state needs: one epoll_ctl per change, none
- * when nothing changed. */
+/* Watch for exactly `want`. Changing what one event watches means taking
+ * it out and putting it back, which also drops a kick it had: kick it
+ * again. Changes are rare (a full socket, reading turned off). */
+static void watch(struct transport *t, short want)
+{
+    if (want == t->watching)
+        return;
+    if (t->watching || t->kicked)
+        event_del(t->ev);
+    event_assign(t->ev, t->base, t->fd, want | EV_PERSIST, io_cb, t);
+    t->watching = want;
+    if (want)
+        event_add(t->ev, NULL);
+    if (t->kicked)
+        event_active(t->ev, t->kicked, 0);
+}
+
+/* Watch exactly what the state needs; nothing to do when nothing changed. */
 static void update_watch(struct transport *t)
 {
-    if (!t->rev)
+    if (!t->ev)
         return;
     bool r = false, w = false;
     switch (t->state) {
@@ -116,16 +132,14 @@ static void update_watch(struct transport *t)
     default:
         break;
     }
-    arm(t->rev, &t->rev_armed, r);
-    arm(t->wev, &t->wev_armed, w);
+    watch(t, (short)((r ? EV_READ : 0) | (w ? EV_WRITE : 0)));
 }
 
 static int set_fd(struct transport *t, evutil_socket_t fd)
 {
     t->fd = fd;
-    t->rev = event_new(t->base, fd, EV_READ | EV_PERSIST, io_cb, t);
-    t->wev = event_new(t->base, fd, EV_WRITE | EV_PERSIST, io_cb, t);
-    if (!t->rev || !t->wev)
+    t->ev = event_new(t->base, fd, EV_PERSIST, io_cb, t);
+    if (!t->ev)
         return -1;
     if (t->ssl && SSL_set_fd(t->ssl, fd) != 1)
         return -1;
@@ -138,13 +152,7 @@ static void schedule_flush(struct transport *t)
     if (t->flush_pending || t->write_blocked || t->state != ST_OPEN)
         return;
     t->flush_pending = true;
-    event_active(t->wev, EV_WRITE, 0);
-}
-
-static void output_changed(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
-{
-    if (info->n_added > 0)
-        schedule_flush(arg);
+    kick(t, EV_WRITE);
 }
 
 /* ---- errors ---- */
@@ -255,7 +263,7 @@ static void do_read(struct transport *t)
     }
     /* a bounded read left bytes in OpenSSL: come back on the next pass */
     if (!end && got >= READ_PER_EVENT && t->ssl && SSL_has_pending(t->ssl))
-        event_active(t->rev, EV_READ, 0);
+        kick(t, EV_READ);
     update_watch(t);
     if (evbuffer_get_length(t->in) > 0 && t->read_cb)
         t->read_cb(t, t->arg);
@@ -334,7 +342,7 @@ static void now_open(struct transport *t)
     t->state = ST_OPEN;
     update_watch(t);
     if (t->read_on && t->ssl && SSL_has_pending(t->ssl))
-        event_active(t->rev, EV_READ, 0);
+        kick(t, EV_READ);
     if (evbuffer_get_length(t->out) > 0)
         schedule_flush(t);
     if (t->event_cb)
@@ -428,8 +436,15 @@ static void io_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct transport *t = arg;
     assert(t->magic == TRANSPORT_MAGIC);
+    t->kicked = 0; /* whatever was kicked is running now */
     t->depth++;
-    if (what & EV_READ)
+    /* only a kick says EV_TIMEOUT: the socket's event has no timeout */
+    if ((what & EV_TIMEOUT) && t->defer_cb) {
+        transport_data_cb cb = t->defer_cb;
+        t->defer_cb = NULL;
+        cb(t, t->arg);
+    }
+    if ((what & EV_READ) && !t->freed)
         on_readable(t);
     if ((what & EV_WRITE) && !t->freed)
         on_writable(t);
@@ -536,7 +551,7 @@ struct transport *transport_new(struct event_base *base, evutil_socket_t fd, SSL
     t->ssl = ssl;
     t->in = evbuffer_new();
     t->out = evbuffer_new();
-    if (!t->in || !t->out || !evbuffer_add_cb(t->out, output_changed, t))
+    if (!t->in || !t->out)
         goto fail_t;
     if (ssl) {
         /* a write retried after WANT_WRITE starts from the same bytes, not
@@ -559,7 +574,7 @@ struct transport *transport_new(struct event_base *base, evutil_socket_t fd, SSL
         SSL_set_accept_state(ssl);
         t->state = ST_HANDSHAKE;
         /* the ClientHello is usually there already */
-        event_active(t->rev, EV_READ, 0);
+        kick(t, EV_READ);
         return t;
     case TRANSPORT_OPEN:
         if (set_fd(t, fd) < 0)
@@ -585,10 +600,8 @@ static void destroy(struct transport *t)
         evdns_getaddrinfo_cancel(t->dns_req);
     if (t->ai)
         evutil_freeaddrinfo(t->ai);
-    if (t->rev)
-        event_free(t->rev);
-    if (t->wev)
-        event_free(t->wev);
+    if (t->ev)
+        event_free(t->ev);
     if (t->defer_ev)
         event_free(t->defer_ev);
     if (t->ssl) {
@@ -613,7 +626,7 @@ void transport_free(struct transport *t)
     if (!t)
         return;
     assert(t->magic == TRANSPORT_MAGIC);
-    t->read_cb = t->write_cb = NULL;
+    t->read_cb = t->write_cb = t->defer_cb = NULL;
     t->event_cb = NULL;
     if (t->depth > 0) {
         t->freed = true;
@@ -631,6 +644,13 @@ void transport_setcb(struct transport *t, transport_data_cb read_cb, transport_d
     t->arg = arg;
 }
 
+void transport_defer(struct transport *t, transport_data_cb cb)
+{
+    assert(t->ev);
+    t->defer_cb = cb;
+    kick(t, EV_TIMEOUT);
+}
+
 void transport_set_write_low(struct transport *t, size_t low)
 {
     t->write_low = low;
@@ -645,7 +665,7 @@ void transport_enable_read(struct transport *t, bool on)
         return;
     update_watch(t);
     if (on && t->ssl && SSL_has_pending(t->ssl))
-        event_active(t->rev, EV_READ, 0);
+        kick(t, EV_READ);
 }
 
 struct evbuffer *transport_input(struct transport *t)
@@ -655,7 +675,13 @@ struct evbuffer *transport_input(struct transport *t)
 
 struct evbuffer *transport_output(struct transport *t)
 {
+    schedule_flush(t);
     return t->out;
+}
+
+size_t transport_pending(const struct transport *t)
+{
+    return evbuffer_get_length(t->out);
 }
 
 evutil_socket_t transport_fd(const struct transport *t)

@@ -54,16 +54,27 @@ void transport_free(struct transport *t);
 
 void transport_setcb(struct transport *t, transport_data_cb read_cb, transport_data_cb write_cb,
                      transport_event_cb event_cb, void *arg);
+/* Call cb(t, arg) from the loop on its next pass, once however often this
+ * is called before then (the last cb wins): for work an owner may not do
+ * inside its own calls, such as freeing itself. The transport's one event
+ * carries it, so the owner needs no event of its own for that. Only for a
+ * transport with a socket (not one still resolving). */
+void transport_defer(struct transport *t, transport_data_cb cb);
 /* Call write_cb when, after a write, at most `low` bytes are left queued. */
 void transport_set_write_low(struct transport *t, size_t low);
 /* Reading on or off. Turned on, bytes already decrypted are delivered at
  * once (on the next loop pass). */
 void transport_enable_read(struct transport *t, bool on);
 
-/* Bytes read and not yet taken; bytes queued to be sent (adding to it is
- * enough: the transport writes them on the next loop pass). */
+/* Bytes read and not yet taken. */
 struct evbuffer *transport_input(struct transport *t);
+/* The buffer of bytes to send, for adding to. Asking for it schedules a
+ * write on the next loop pass, after every callback that adds to it now
+ * (no callback on the buffer: it would run on every add and drain); so
+ * ask for it each time, right before adding, and not just to look. */
 struct evbuffer *transport_output(struct transport *t);
+/* Bytes queued and not yet handed to the socket. */
+size_t transport_pending(const struct transport *t);
 
 /* Resolve host (through dns), connect to the first address, then run the
  * client TLS handshake if the transport has an SSL. 0, or -1 if it could

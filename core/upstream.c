@@ -545,8 +545,7 @@ static void conn_flush(struct uconn *c)
      * the frames are handled. */
     if (!conn_alive(c) || !c->session || c->in_recv)
         return;
-    struct evbuffer *out = transport_output(c->tr);
-    while (evbuffer_get_length(out) < OUTPUT_HIGH) {
+    while (transport_pending(c->tr) < OUTPUT_HIGH) {
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(c->session, &data);
         if (n < 0) {
@@ -555,13 +554,13 @@ static void conn_flush(struct uconn *c)
         }
         if (n == 0)
             break;
-        if (evbuffer_add(out, data, (size_t)n) < 0) {
+        if (evbuffer_add(transport_output(c->tr), data, (size_t)n) < 0) {
             conn_fail(c, "out of memory");
             return;
         }
     }
     if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session) &&
-        evbuffer_get_length(out) == 0)
+        transport_pending(c->tr) == 0)
         conn_fail(c, "closed by HTTP/2 session end");
 }
 
