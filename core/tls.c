@@ -116,6 +116,9 @@ SSL_CTX *tls_server_ctx(const char *cert_file, const char *key_file, char *err, 
     }
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    /* OpenSSL sends two TLS 1.3 tickets by default; a client (Node's agent, curl)
+     * keeps one per host, and each ticket costs an encryption per handshake */
+    SSL_CTX_set_num_tickets(ctx, 1);
     return ctx;
 fail:
     SSL_CTX_free(ctx);

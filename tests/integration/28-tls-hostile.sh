@@ -1,7 +1,8 @@
 #!/bin/sh
 # Below HTTP: plain HTTP sent to the TLS port is closed at once, and 200
 # TLS handshakes that never finish are closed after CLIENT_HEADER_TIMEOUT
-# (fractions of a second included) while other clients are served.
+# (fractions of a second included) while other clients are served; a
+# returning client resumes its TLS session.
 . "$top_srcdir/tests/integration/lib.sh"
 need curl
 start_mock
@@ -32,3 +33,17 @@ echo "$(echo "$r" | json j.lastClose)" | awk '{ exit !($1 >= 1.4 && $1 < 5) }' |
 ok "200 unfinished TLS handshakes closed after CLIENT_HEADER_TIMEOUT"
 pcurl -f -o /dev/null "$PURL/health" || fail "not healthy afterwards"
 ok "healthy afterwards"
+
+# A returning client resumes its TLS 1.3 session from the one ticket we send
+need "$OPENSSL"
+s_client() {
+    (sleep 1; printf 'GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n') |
+        "$OPENSSL" s_client -connect "127.0.0.1:$PORT" -servername localhost -tls1_3 \
+            -CAfile "$T/cert.pem" "$@" 2>&1
+}
+s_client -sess_out "$T/sess" >"$T/s1" || fail "first TLS handshake: $(tail -n 3 "$T/s1")"
+grep -q '^New, TLSv1.3' "$T/s1" || fail "first handshake: $(grep -E '^(New|Reused)' "$T/s1")"
+s_client -sess_in "$T/sess" >"$T/s2" || fail "resumed handshake: $(tail -n 3 "$T/s2")"
+grep -q '^Reused, TLSv1.3' "$T/s2" || fail "session not resumed: $(grep -E '^(New|Reused)' "$T/s2")"
+grep -q '"status": "ok"' "$T/s2" || fail "no answer on the resumed session"
+ok "a TLS 1.3 session resumes from its ticket"
