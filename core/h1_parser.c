@@ -35,18 +35,33 @@ static bool is_alpha(unsigned char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
+/* Byte classes as one constant table: the head parser asks for every byte
+ * of every request head, and a load beats a chain of comparisons. */
+enum { CL_TCHAR = 1, CL_FIELD = 2 };
+#define TCHAR_C(c)                                                                   \
+    (((c) >= '0' && (c) <= '9') || ((c) >= 'a' && (c) <= 'z') ||                     \
+     ((c) >= 'A' && (c) <= 'Z') || (c) == '!' || (c) == '#' || (c) == '$' ||         \
+     (c) == '%' || (c) == '&' || (c) == '\'' || (c) == '*' || (c) == '+' ||          \
+     (c) == '-' || (c) == '.' || (c) == '^' || (c) == '_' || (c) == '`' ||            \
+     (c) == '|' || (c) == '~')
+/* field-vchar, SP, HTAB and obs-text: what a field value may hold */
+#define FIELD_C(c) ((c) == ' ' || (c) == '\t' || ((c) >= 0x21 && (c) <= 0x7e) || (c) >= 0x80)
+#define CLASS_C(c) ((TCHAR_C(c) ? CL_TCHAR : 0) | (FIELD_C(c) ? CL_FIELD : 0))
+#define CLASS_ROW(r)                                                                 \
+    CLASS_C(r + 0), CLASS_C(r + 1), CLASS_C(r + 2), CLASS_C(r + 3), CLASS_C(r + 4),  \
+    CLASS_C(r + 5), CLASS_C(r + 6), CLASS_C(r + 7), CLASS_C(r + 8), CLASS_C(r + 9),  \
+    CLASS_C(r + 10), CLASS_C(r + 11), CLASS_C(r + 12), CLASS_C(r + 13),               \
+    CLASS_C(r + 14), CLASS_C(r + 15)
+static const unsigned char byte_class[256] = {
+    CLASS_ROW(0x00), CLASS_ROW(0x10), CLASS_ROW(0x20), CLASS_ROW(0x30),
+    CLASS_ROW(0x40), CLASS_ROW(0x50), CLASS_ROW(0x60), CLASS_ROW(0x70),
+    CLASS_ROW(0x80), CLASS_ROW(0x90), CLASS_ROW(0xa0), CLASS_ROW(0xb0),
+    CLASS_ROW(0xc0), CLASS_ROW(0xd0), CLASS_ROW(0xe0), CLASS_ROW(0xf0),
+};
+
 static bool is_tchar(unsigned char c)
 {
-    if (is_digit(c) || is_alpha(c))
-        return true;
-    switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
-    case '+': case '-': case '.': case '^': case '_': case '`': case '|':
-    case '~':
-        return true;
-    default:
-        return false;
-    }
+    return byte_class[c] & CL_TCHAR;
 }
 
 static bool is_vchar(unsigned char c)
@@ -59,10 +74,9 @@ static bool is_ows(unsigned char c)
     return c == ' ' || c == '\t';
 }
 
-/* field-vchar, SP, HTAB and obs-text: what a field value may hold. */
 static bool is_field_byte(unsigned char c)
 {
-    return is_ows(c) || is_vchar(c) || c >= 0x80;
+    return byte_class[c] & CL_FIELD;
 }
 
 static int hex_value(unsigned char c)
@@ -327,25 +341,43 @@ static bool valid_host(const char *v, size_t n)
     return true;
 }
 
+/* The fields that decide framing and connection handling; `name` is
+ * already lower case, so a length and a memcmp pick it. */
 static int apply_header(const char *name, size_t nlen, const char *v,
                         size_t vlen, struct framing *fr, struct h1_error *err)
 {
-    if (eq_nocase(name, nlen, "content-length"))
-        return parse_content_length(v, vlen, &fr->content_length, err);
-    if (eq_nocase(name, nlen, "transfer-encoding")) {
-        fr->te_fields++;
-        fr->te_chunked = eq_nocase(v, vlen, "chunked");
-    } else if (eq_nocase(name, nlen, "host")) {
-        fr->host_fields++;
-        if (!valid_host(v, vlen))
-            return fail(err, 400, "invalid Host header");
-    } else if (eq_nocase(name, nlen, "connection")) {
-        scan_connection(v, vlen, fr);
-    } else if (eq_nocase(name, nlen, "expect")) {
-        if (eq_nocase(v, vlen, "100-continue"))
+#define IS(lit) (nlen == sizeof lit - 1 && memcmp(name, lit, sizeof lit - 1) == 0)
+    switch (nlen) {
+    case 14:
+        if (IS("content-length"))
+            return parse_content_length(v, vlen, &fr->content_length, err);
+        break;
+    case 17:
+        if (IS("transfer-encoding")) {
+            fr->te_fields++;
+            fr->te_chunked = eq_nocase(v, vlen, "chunked");
+        }
+        break;
+    case 4:
+        if (IS("host")) {
+            fr->host_fields++;
+            if (!valid_host(v, vlen))
+                return fail(err, 400, "invalid Host header");
+        }
+        break;
+    case 10:
+        if (IS("connection"))
+            scan_connection(v, vlen, fr);
+        break;
+    case 6:
+        if (IS("expect") && eq_nocase(v, vlen, "100-continue"))
             fr->expect_continue = true;
+        break;
+    default:
+        break;
     }
     return H1_OK;
+#undef IS
 }
 
 /* field-name ":" OWS field-value OWS, in buf[s..e); the name is
