@@ -53,6 +53,8 @@ struct h2_stream {
     bool eof;                      /* response end queued */
     bool deferred;                 /* nghttp2 waits for data */
     struct evbuffer *out;          /* response bytes not yet framed */
+    char *resp_head;               /* the response head's names and values,
+                                    * until nghttp2 has framed them */
     struct h2_stream *prev, *next; /* the connection's open streams */
 };
 
@@ -80,6 +82,7 @@ static void stream_free(struct h2_stream *s)
     if (s->next) s->next->prev = s->prev;
     c->nstreams--;
     header_list_free(&s->headers);
+    free(s->resp_head);
     free(s->method);
     free(s->path);
     evbuffer_free(s->out);
@@ -256,11 +259,17 @@ static int on_data_chunk_cb(nghttp2_session *session, uint8_t flags, int32_t str
  */
 static int on_frame_send_cb(nghttp2_session *session, const nghttp2_frame *frame, void *arg)
 {
-    if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
-        !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+    bool head = frame->hd.type == NGHTTP2_HEADERS;
+    bool end = (head || frame->hd.type == NGHTTP2_DATA) &&
+               (frame->hd.flags & NGHTTP2_FLAG_END_STREAM);
+    if (!head && !end)
         return 0;
     struct h2_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
-    if (s && !s->request_done)
+    if (s && head) {
+        free(s->resp_head); /* framed: see front_send_head */
+        s->resp_head = NULL;
+    }
+    if (s && end && !s->request_done)
         nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
                                   NGHTTP2_NO_ERROR);
     return 0;
@@ -460,39 +469,58 @@ static void resume(struct h2_stream *s)
     conn_schedule_flush(s->conn);
 }
 
+/*
+ * nghttp2 would copy every name and value of the head one by one; the
+ * stream keeps one copy of the list's buffer instead, and nghttp2 points
+ * into it (NO_COPY) until the HEADERS frame is out (on_frame_send_cb) or
+ * the stream is gone: the caller's list may be freed as soon as we return.
+ */
 static int front_send_head(void *ctx, int status, const struct header_list *h,
                            int64_t content_length, bool end)
 {
     struct h2_stream *s = ctx;
+    const uint8_t nocopy = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
     nghttp2_nv stack_nva[NVA_ON_STACK];
     nghttp2_nv *nva = h->n + 2 <= NVA_ON_STACK ? stack_nva : calloc(h->n + 2, sizeof *nva);
-    if (!nva || status < 0)
-        return -1;
+    char *copy = malloc(h->used ? h->used : 1);
+    int rv = -1;
+    /* one head per stream: a second would free what nghttp2 still reads */
+    if (!nva || !copy || status < 0 || s->resp_head)
+        goto done;
+    if (h->used)
+        memcpy(copy, h->buf, h->used);
     char st[24], cl[24];
     size_t stlen = http_format_uint(st, (uint64_t)status);
     size_t n = 0;
     nva[n++] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)st, 7, stlen,
-                             NGHTTP2_NV_FLAG_NONE };
+                             NGHTTP2_NV_FLAG_NO_COPY_NAME };
     for (size_t i = 0; i < h->n; i++) {
-        const char *name = header_name(h, i);
-        if (http_is_hop_by_hop(name, NULL))
+        const struct header_entry *e = &h->v[i];
+        if (http_is_hop_by_hop(copy + e->name_off, NULL))
             continue;
-        nva[n++] = (nghttp2_nv){ (uint8_t *)name, (uint8_t *)header_value(h, i),
-                                 h->v[i].name_len, h->v[i].value_len, NGHTTP2_NV_FLAG_NONE };
+        nva[n++] = (nghttp2_nv){ (uint8_t *)copy + e->name_off, (uint8_t *)copy + e->value_off,
+                                 e->name_len, e->value_len, nocopy };
     }
     if (content_length >= 0) {
         size_t cllen = http_format_uint(cl, (uint64_t)content_length);
         nva[n++] = (nghttp2_nv){ (uint8_t *)"content-length", (uint8_t *)cl, 14, cllen,
-                                 NGHTTP2_NV_FLAG_NONE };
+                                 NGHTTP2_NV_FLAG_NO_COPY_NAME };
     }
     nghttp2_data_provider prd = { .source.ptr = s, .read_callback = response_read_cb };
-    int rv = nghttp2_submit_response(s->conn->session, s->id, nva, n, end ? NULL : &prd);
-    if (nva != stack_nva)
-        free(nva);
+    if (nghttp2_submit_response(s->conn->session, s->id, nva, n, end ? NULL : &prd) != 0)
+        goto done;
+    free(s->resp_head);
+    s->resp_head = copy;
+    copy = NULL;
     if (end)
         s->eof = true;
     conn_schedule_flush(s->conn);
-    return rv == 0 ? 0 : -1;
+    rv = 0;
+done:
+    if (nva != stack_nva)
+        free(nva);
+    free(copy);
+    return rv;
 }
 
 static int front_send_data(void *ctx, const uint8_t *p, size_t n)
