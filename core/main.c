@@ -64,14 +64,7 @@ static int check_config(const char *config_path, const char *pipeline_path)
             problems++;
         }
         SSL_CTX_free(ctx);
-        if (s.upstream.tls) {
-            ctx = tls_client_ctx(s.upstream_ca_file, err, sizeof err);
-            if (!ctx) {
-                fprintf(stderr, "%s\n", err);
-                problems++;
-            }
-            SSL_CTX_free(ctx);
-        }
+        /* UPSTREAM_CA_FILE: the upstream pool below loads it */
         /* the pipeline and its plugins, loaded as a start would (without
          * the certificate again if it was already found wanting) */
         if (core_check_generation(&s, problems > 0, err, sizeof err, summary,

@@ -141,9 +141,13 @@ SSL_CTX *tls_client_ctx(const char *ca_file, char *err, size_t errlen)
         snprintf(err, errlen, "cannot load the system CA store: %s", why);
         goto fail;
     }
+    if (ca_file && *ca_file && access(ca_file, R_OK) != 0) {
+        snprintf(err, errlen, "UPSTREAM_CA_FILE=%s: cannot read it: %s", ca_file, strerror(errno));
+        goto fail;
+    }
     if (ca_file && *ca_file && SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
         openssl_reason(why, sizeof why);
-        snprintf(err, errlen, "UPSTREAM_CA_FILE=%s: cannot load: %s", ca_file, why);
+        snprintf(err, errlen, "UPSTREAM_CA_FILE=%s: no PEM certificate in it: %s", ca_file, why);
         goto fail;
     }
     if (SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1) != 0) {

@@ -27,6 +27,21 @@ set -e
     fail "missing certificate not reported ($rc): $out"
 ok "missing certificate reported"
 
+# the upstream's CA file: once, named, and refused before a start binds a port
+write_config "UPSTREAM_CA_FILE=$T/missing-ca.pem"
+set +e
+out=$("$PROXY_BIN" --check-config --config "$T/proxy.env" 2>&1); rc=$?
+set -e
+[ "$rc" -eq 2 ] && [ "$(echo "$out" | grep -c "UPSTREAM_CA_FILE=$T/missing-ca.pem: cannot read it: No such file or directory")" -eq 1 ] &&
+    echo "$out" | grep -q "1 problem(s) found" || fail "missing CA file not reported once ($rc): $out"
+set +e
+out=$("$PROXY_BIN" --foreground --config "$T/proxy.env" 2>&1); rc=$?
+set -e
+[ "$rc" -eq 2 ] && [ "$(echo "$out" | wc -l)" -eq 1 ] &&
+    echo "$out" | grep -q "UPSTREAM_CA_FILE=$T/missing-ca.pem: cannot read it" ||
+    fail "start with a missing CA file: want one line and exit 2 ($rc): $out"
+ok "missing upstream CA file: one line, exit 2, before the ports are bound"
+
 # every problem at once: the certificate and the pipeline file
 write_config "TLS_CERT=$T/missing.pem" "PIPELINE=$T/missing.yaml"
 set +e
