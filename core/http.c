@@ -188,6 +188,11 @@ bool http_is_hop_by_hop(const char *name, const char *connection)
     return connection && list_has_token(connection, name);
 }
 
+bool http_te_has_trailers(const char *te)
+{
+    return list_has_token(te, "trailers");
+}
+
 size_t http_format_uint(char *out, uint64_t v)
 {
     char tmp[20];

@@ -54,6 +54,10 @@ const char *header_list_get(const struct header_list *h, const char *name);
  * value (may be NULL): the names it lists are hop-by-hop too. */
 bool http_is_hop_by_hop(const char *name, const char *connection);
 
+/* Does a TE header value list "trailers"? It is the one TE an h2 request
+ * may carry, and the one part of TE a proxy passes on (RFC 9110 10.1.4). */
+bool http_te_has_trailers(const char *te);
+
 /* Write v in decimal and a NUL into out (at least 21 bytes); returns the
  * number of digits. For status codes and lengths on the hot path, where
  * snprintf's generality costs more than the header it formats. */

@@ -796,17 +796,23 @@ static int build_request_headers(struct upstream_stream *s, size_t *nvlen)
     if (ex->body_len > 0 || body_method) {
         NV("content-length", s->clen, http_format_uint(s->clen, ex->body_len));
     }
+    bool te_trailers = false;
     for (size_t h = 0; h < ex->req_headers.n; h++) {
         const char *name = header_name(&ex->req_headers, h);
         size_t nlen = ex->req_headers.v[h].name_len;
+        if (nlen == 2 && memcmp(name, "te", 2) == 0) {
+            /* hop-by-hop, but for "trailers": the one TE h2 allows */
+            te_trailers = te_trailers || http_te_has_trailers(header_value(&ex->req_headers, h));
+            continue;
+        }
         if (http_is_hop_by_hop(name, connection) ||
             (nlen == 14 && memcmp(name, "content-length", 14) == 0) ||
             (nlen == 6 && memcmp(name, "expect", 6) == 0))
             continue;
-        if (nlen == 2 && memcmp(name, "te", 2) == 0)
-            continue; /* "trailers" is the only TE h2 allows; nothing here needs it */
         NV(name, header_value(&ex->req_headers, h), ex->req_headers.v[h].value_len);
     }
+    if (te_trailers)
+        NV("te", "trailers", 8);
 #undef NV
     s->nva = nva;
     *nvlen = i;

@@ -27,13 +27,24 @@ for proto in --http1.1 --http2; do
         fail "$proto body"
     # h2 has no Connection header (curl drops it), so x-drop-me is an ordinary
     # header there and rightly forwarded
-    dropped="connection keep-alive proxy-authorization te upgrade host transfer-encoding"
+    [ "$(h te)" = trailers ] || fail "$proto TE: trailers not passed on: $(h te)"
+    dropped="connection keep-alive proxy-authorization upgrade host transfer-encoding"
     [ "$proto" = --http1.1 ] && dropped="$dropped x-drop-me"
     for gone in $dropped x-forwarded-for via forwarded; do
         [ -z "$(h $gone)" ] || fail "$proto: $gone was forwarded: $(h $gone)"
     done
     ok "$proto request headers forwarded as sent, hop-by-hop dropped"
 done
+
+# TE is hop-by-hop but for "trailers", the one value h2 allows upstream
+te_upstream() { # TE VALUE
+    pcurl --http1.1 "$PURL/__echo/v1/models" -H "TE: $1" -H 'Connection: TE' >"$T/te.json"
+    json "(j.headers.find(h => h[0] === 'te') || [])[1] || 'none'" <"$T/te.json"
+}
+[ "$(te_upstream 'gzip')" = none ] || fail "TE: gzip was forwarded: $(te_upstream gzip)"
+[ "$(te_upstream 'deflate;q=0.5, trailers')" = trailers ] ||
+    fail "TE with trailers: $(te_upstream 'deflate;q=0.5, trailers')"
+ok "TE: only trailers passed on"
 
 # response headers: compare the proxied set to the direct one
 resp_headers() { # URL PROTO
