@@ -477,6 +477,11 @@ void exchange_client_gone(struct exchange *ex)
     finish(ex, OUT_CLIENT_GONE);
 }
 
+uint64_t exchange_client_progress(const struct exchange *ex)
+{
+    return ex->front_ctx ? ex->front->client_progress(ex->front_ctx) : 0;
+}
+
 void exchange_front_drained(struct exchange *ex)
 {
     check(ex);

@@ -38,6 +38,9 @@ struct front_ops {
     void (*send_abort)(void *ctx);
     /* Response bytes queued by this exchange and not yet on the socket. */
     size_t (*pending)(void *ctx);
+    /* A count that grows while the client takes bytes from its connection
+     * (see transport_bytes_acked). */
+    uint64_t (*client_progress)(void *ctx);
     /* The exchange is over and about to be freed; forget it. */
     void (*finished)(void *ctx);
 };
@@ -183,6 +186,8 @@ void exchange_client_gone(struct exchange *ex);
 /* From the server side: some of this exchange's queued bytes reached the
  * socket; return the matching credit upstream. */
 void exchange_front_drained(struct exchange *ex);
+/* The front's client_progress, or 0 once the client is gone. */
+uint64_t exchange_client_progress(const struct exchange *ex);
 
 /* From the upstream side. */
 void exchange_upstream_head(struct exchange *ex, int status, struct header_list *h,

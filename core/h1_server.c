@@ -545,6 +545,12 @@ static size_t front_pending(void *ctx)
     return transport_pending(c->tr);
 }
 
+static uint64_t front_client_progress(void *ctx)
+{
+    struct h1_conn *c = ctx;
+    return transport_bytes_acked(c->tr);
+}
+
 static void front_finished(void *ctx)
 {
     struct h1_conn *c = ctx;
@@ -566,6 +572,7 @@ static const struct front_ops h1_front_ops = {
     .send_end = front_send_end,
     .send_abort = front_send_abort,
     .pending = front_pending,
+    .client_progress = front_client_progress,
     .finished = front_finished,
 };
 

@@ -553,6 +553,13 @@ static size_t front_pending(void *ctx)
     return evbuffer_get_length(s->out);
 }
 
+/* the connection's: one stream's bytes cannot be told apart in TCP's count */
+static uint64_t front_client_progress(void *ctx)
+{
+    struct h2_stream *s = ctx;
+    return transport_bytes_acked(s->conn->tr);
+}
+
 static void front_finished(void *ctx)
 {
     struct h2_stream *s = ctx;
@@ -565,6 +572,7 @@ static const struct front_ops h2_front_ops = {
     .send_end = front_send_end,
     .send_abort = front_send_abort,
     .pending = front_pending,
+    .client_progress = front_client_progress,
     .finished = front_finished,
 };
 

@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <unistd.h>
+#include <linux/tcp.h> /* struct tcp_info with tcpi_bytes_acked */
 
 #include <event2/buffer.h>
 #include <event2/dns.h>
@@ -691,6 +692,16 @@ struct evbuffer *transport_output(struct transport *t)
 size_t transport_pending(const struct transport *t)
 {
     return evbuffer_get_length(t->out);
+}
+
+uint64_t transport_bytes_acked(const struct transport *t)
+{
+    struct tcp_info info;
+    socklen_t len = sizeof info;
+    memset(&info, 0, sizeof info);
+    if (t->fd < 0 || getsockopt(t->fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0)
+        return 0;
+    return info.tcpi_bytes_acked;
 }
 
 evutil_socket_t transport_fd(const struct transport *t)

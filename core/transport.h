@@ -82,6 +82,11 @@ size_t transport_pending(const struct transport *t);
 int transport_connect_hostname(struct transport *t, struct evdns_base *dns, const char *host,
                                int port);
 
+/* Bytes the peer has acknowledged on this connection (TCP_INFO), 0 if
+ * unknown: a count that grows while the peer reads. Writability tells it
+ * only in bursts, a third of the kernel's send buffer apart. */
+uint64_t transport_bytes_acked(const struct transport *t);
+
 evutil_socket_t transport_fd(const struct transport *t);
 SSL *transport_ssl(const struct transport *t);
 

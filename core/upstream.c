@@ -45,6 +45,9 @@
 #define STREAM_WINDOW (256 * 1024)
 #define LOCAL_MAX_STREAMS 100
 #define CONN_WINDOW (STREAM_WINDOW * LOCAL_MAX_STREAMS)
+/* With less credit than one full DATA frame left, the upstream is waiting
+ * for us, not silent (see stream_held_back). */
+#define HELD_BACK_WINDOW (16 * 1024)
 /* Stop producing frames while this much is queued for the socket. */
 #define OUTPUT_HIGH (64 * 1024)
 /* A refused stream is sent again at most this many times (see
@@ -64,6 +67,8 @@ struct upstream_stream {
     struct upstream_stream *prev, *next; /* wait queue or connection list */
     int32_t stream_id;
     bool headers_sent, request_sent, head_seen;
+    uint64_t client_mark;           /* the client's progress when the read
+                                       timer last fired held back */
     unsigned replays;
     uint64_t avoid;                 /* serial of the connection that refused
                                        it: the replay goes elsewhere; 0 none */
@@ -950,6 +955,19 @@ static void pool_schedule_dispatch(struct upstream_pool *p)
     event_active(p->dispatch_ev, EV_TIMEOUT, 0);
 }
 
+/* Is the upstream quiet because we hold back its flow-control credit, the
+ * client reading slowly? That silence is ours: UPSTREAM_READ_TIMEOUT
+ * counts only the upstream's own. */
+static bool stream_held_back(const struct upstream_stream *s)
+{
+    if (!s->conn || !conn_alive(s->conn))
+        return false;
+    nghttp2_session *session = s->conn->session;
+    return nghttp2_session_get_stream_local_window_size(session, s->stream_id) <
+               HELD_BACK_WINDOW ||
+           nghttp2_session_get_local_window_size(session) < HELD_BACK_WINDOW;
+}
+
 static void stream_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct upstream_stream *s = arg;
@@ -967,8 +985,19 @@ static void stream_timeout_cb(evutil_socket_t fd, short what, void *arg)
                              "(UPSTREAM_WRITE_TIMEOUT)");
         break;
     case TIMER_READ:
-        stream_fail_exchange(s, 504, "the upstream did not answer in time "
-                             "(UPSTREAM_READ_TIMEOUT)");
+        if (stream_held_back(s) && s->ex) {
+            uint64_t progress = exchange_client_progress(s->ex);
+            if (progress != s->client_mark) {
+                s->client_mark = progress;
+                stream_arm(s, TIMER_READ);
+                return;
+            }
+        }
+        /* held back by a client that took nothing in all that time: the
+         * client is stalled, and as long a wait is all it gets */
+        stream_fail_exchange(s, 504, stream_held_back(s)
+                             ? "the client took nothing for UPSTREAM_READ_TIMEOUT"
+                             : "the upstream did not answer in time (UPSTREAM_READ_TIMEOUT)");
         break;
     default:
         return;
@@ -1020,8 +1049,14 @@ void upstream_stream_consume(struct upstream_stream *s, size_t n)
     s->unconsumed -= n;
     if (!s->conn || !conn_alive(s->conn) || n == 0)
         return;
+    /* (pending: the response has not ended, its silence is still timed) */
+    bool held = s->timer_kind == TIMER_READ && event_pending(s->timer, EV_TIMEOUT, NULL) &&
+                stream_held_back(s);
     nghttp2_session_consume(s->conn->session, s->stream_id, n);
     conn_flush(s->conn);
+    /* the upstream's silence counts from when it may send again */
+    if (held && !stream_held_back(s))
+        stream_arm(s, TIMER_READ);
 }
 
 void upstream_stream_release(struct upstream_stream *s)

@@ -127,6 +127,22 @@ function body() {
                              done({ status: statusOf(w), closedAt: w.closedAt, sent }); });
 }
 
+// A request for a big answer, then no more reading: the client stalls.
+function noread() {
+    const s = tlsConnect('http/1.1');
+    const w = { closedAt: null, error: null, bytes: 0 };
+    s.on('error', (e) => { w.error = e.code || e.message; });
+    s.on('close', () => { w.closedAt = elapsed(); });
+    s.on('secureConnect', () => {
+        s.write('POST /v1/messages HTTP/1.1\r\nHost: localhost\r\n' +
+                'Content-Type: application/json\r\nx-mock-big-body: 30000000\r\n' +
+                'x-mock-key: stalled\r\n' +
+                'Content-Length: 2\r\n\r\n{}');
+    });
+    s.once('data', (d) => { w.bytes = d.length; s.pause(); ready(); });
+    untilClosed([w], () => done({ closedAt: w.closedAt, firstBytes: w.bytes, error: w.error }));
+}
+
 // ---- below HTTP: plain text on the TLS port, a handshake never finished ---
 
 function plain() {
@@ -329,7 +345,7 @@ const attacks = {
     },
 };
 
-const modes = { stall, 'big-header': bigHeader, body, plain, handshake, overload, h2 };
+const modes = { stall, 'big-header': bigHeader, body, noread, plain, handshake, overload, h2 };
 if (!modes[args.mode]) {
     console.error('usage: hostile.js ' + Object.keys(modes).join('|') + ' --port N ...');
     process.exit(2);
