@@ -27,6 +27,7 @@
 #define PKGLIBDIR "/usr/lib/anthropic-proxy"
 #endif
 
+#define CONFIG_DEFAULT_PATH "${sysconfdir}/anthropic-proxy/anthropic-proxy.env"
 const char settings_default_config[] = SYSCONFDIR "/anthropic-proxy/anthropic-proxy.env";
 
 enum set_type {
@@ -566,15 +567,31 @@ int settings_restart_only_changes(const struct settings *old, const struct setti
     return n;
 }
 
+/* What an unset setting means, as --help (expand: this build's paths) and
+ * the man page show it. CONFIG is empty, but the settings file in
+ * sysconfdir is read then, if present. */
+static const char *shown_default(const struct setting_def *d, bool expand, char *buf,
+                                 size_t size)
+{
+    bool config = strcmp(d->name, "CONFIG") == 0;
+    const char *def = config ? CONFIG_DEFAULT_PATH : d->def;
+    char path[4096];
+    if (expand) {
+        expand_default(def, path, sizeof path);
+        def = path;
+    }
+    snprintf(buf, size, config ? "%s, if it exists" : "%s", *def ? def : "(empty)");
+    return buf;
+}
+
 void settings_print_help(FILE *out)
 {
     fprintf(out, "Settings (environment or settings file, prefix %s):\n", SETTINGS_PREFIX);
     for (size_t i = 0; i < NDEFS; i++) {
-        char allowed[256], def[4096];
+        char allowed[256], shown[4200];
         describe_allowed(&defs[i], allowed, sizeof allowed);
-        expand_default(defs[i].def, def, sizeof def); /* this build's real paths */
         fprintf(out, "  %-36s default %s\n      %s; %s%s\n", defs[i].name,
-                *def ? def : "(empty)", defs[i].help, allowed,
+                shown_default(&defs[i], true, shown, sizeof shown), defs[i].help, allowed,
                 defs[i].reloadable ? "" : "; needs a restart");
     }
 }
@@ -595,7 +612,7 @@ static void roff_puts(FILE *out, const char *s)
 void settings_print_man(FILE *out)
 {
     for (size_t i = 0; i < NDEFS; i++) {
-        char allowed[256];
+        char allowed[256], shown[512];
         describe_allowed(&defs[i], allowed, sizeof allowed);
         fprintf(out, ".TP\n.B %s%s\n%c", SETTINGS_PREFIX, defs[i].name,
                 toupper((unsigned char)defs[i].help[0]));
@@ -603,7 +620,7 @@ void settings_print_man(FILE *out)
         fputs(".\nAllowed: ", out);
         roff_puts(out, allowed);
         fputs(". Default: ", out);
-        roff_puts(out, *defs[i].def ? defs[i].def : "(empty)");
+        roff_puts(out, shown_default(&defs[i], false, shown, sizeof shown));
         fprintf(out, ".%s\n", defs[i].reloadable ? " A reload (SIGHUP) applies a change."
                                                  : " A change needs a restart.");
     }
