@@ -83,7 +83,8 @@ static const struct setting_def defs[] = {
       NULL, true, "seconds to open an upstream connection (TCP and TLS)" },
     { "UPSTREAM_READ_TIMEOUT", T_SECONDS, OFF(upstream_read_timeout), "300.0", 0.001, 86400,
       NULL, true, "longest upstream silence, in seconds, while waiting for or reading a response; "
-      "a slow client's back-pressure does not count, a client taking nothing that long ends it" },
+      "a slow client's back-pressure does not count; a client taking nothing that long, "
+      "and 30 s at least, ends it" },
     { "UPSTREAM_WRITE_TIMEOUT", T_SECONDS, OFF(upstream_write_timeout), "30.0", 0.001, 3600,
       NULL, true, "seconds to send a request upstream" },
     { "UPSTREAM_POOL_TIMEOUT", T_SECONDS, OFF(upstream_pool_timeout), "10.0", 0.001, 3600,

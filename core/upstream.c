@@ -48,6 +48,12 @@
 /* With less credit than one full DATA frame left, the upstream is waiting
  * for us, not silent (see stream_held_back). */
 #define HELD_BACK_WINDOW (16 * 1024)
+/* A client holding the window back is stalled once TCP has shown no
+ * progress for UPSTREAM_READ_TIMEOUT, and for at least this long: the
+ * kernel reopens a slow reader's window in bursts seconds apart (a share
+ * of its receive buffer at a time), so a short timeout alone would cut
+ * clients that are still reading. */
+#define STALLED_CLIENT_MIN_SECS 30
 /* Stop producing frames while this much is queued for the socket. */
 #define OUTPUT_HIGH (64 * 1024)
 /* A refused stream is sent again at most this many times (see
@@ -67,6 +73,7 @@ struct upstream_stream {
     struct upstream_stream *prev, *next; /* wait queue or connection list */
     int32_t stream_id;
     bool headers_sent, request_sent, head_seen;
+    unsigned idle_periods;          /* read timeouts since it last moved */
     uint64_t client_mark;           /* the client's progress when the read
                                        timer last fired held back */
     unsigned replays;
@@ -968,6 +975,25 @@ static bool stream_held_back(const struct upstream_stream *s)
            nghttp2_session_get_local_window_size(session) < HELD_BACK_WINDOW;
 }
 
+/* The read timer fired while the client holds the window back: has the
+ * client taken nothing for long enough to be called stalled? If not, the
+ * timer is armed again. */
+static bool client_stalled(struct upstream_stream *s)
+{
+    uint64_t progress = exchange_client_progress(s->ex);
+    if (progress != s->client_mark) {
+        s->client_mark = progress;
+        s->idle_periods = 0;
+    } else {
+        s->idle_periods++;
+    }
+    double period = (double)s->pool->read_tv.tv_sec + s->pool->read_tv.tv_usec / 1e6;
+    if (s->idle_periods > 0 && s->idle_periods * period >= STALLED_CLIENT_MIN_SECS)
+        return true;
+    stream_arm(s, TIMER_READ);
+    return false;
+}
+
 static void stream_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct upstream_stream *s = arg;
@@ -985,18 +1011,11 @@ static void stream_timeout_cb(evutil_socket_t fd, short what, void *arg)
                              "(UPSTREAM_WRITE_TIMEOUT)");
         break;
     case TIMER_READ:
-        if (stream_held_back(s) && s->ex) {
-            uint64_t progress = exchange_client_progress(s->ex);
-            if (progress != s->client_mark) {
-                s->client_mark = progress;
-                stream_arm(s, TIMER_READ);
-                return;
-            }
-        }
-        /* held back by a client that took nothing in all that time: the
-         * client is stalled, and as long a wait is all it gets */
+        if (stream_held_back(s) && s->ex && !client_stalled(s))
+            return;
         stream_fail_exchange(s, 504, stream_held_back(s)
-                             ? "the client took nothing for UPSTREAM_READ_TIMEOUT"
+                             ? "the client took nothing for UPSTREAM_READ_TIMEOUT "
+                               "(at least 30 s)"
                              : "the upstream did not answer in time (UPSTREAM_READ_TIMEOUT)");
         break;
     default:
