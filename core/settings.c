@@ -27,8 +27,10 @@
 #define PKGLIBDIR "/usr/lib/anthropic-proxy"
 #endif
 
-#define CONFIG_DEFAULT_PATH "${sysconfdir}/anthropic-proxy/anthropic-proxy.env"
-const char settings_default_config[] = SYSCONFDIR "/anthropic-proxy/anthropic-proxy.env";
+/* the settings file read when neither --config nor CONFIG names one */
+#define CONFIG_IN_SYSCONFDIR "/anthropic-proxy/anthropic-proxy.env"
+#define CONFIG_DEFAULT_PATH "${sysconfdir}" CONFIG_IN_SYSCONFDIR
+const char settings_default_config[] = SYSCONFDIR CONFIG_IN_SYSCONFDIR;
 
 enum set_type {
     T_HOST,    /* IP literal or DNS name */

@@ -333,13 +333,15 @@ int supervisor_main(const struct supervisor_args *args, char *const *envp)
     SSL_CTX_free(check);
     /* a CA file the core cannot load would make it exit at once, after
      * the ports were bound: refuse it here, as --check-config does */
-    check = s.upstream.tls ? tls_client_ctx(s.upstream_ca_file, err, sizeof err) : NULL;
-    if (s.upstream.tls && !check) {
-        fprintf(stderr, "anthropic-proxy: %s\n", err);
-        settings_free(&s);
-        return 2;
+    if (s.upstream.tls) {
+        check = tls_client_ctx(s.upstream_ca_file, err, sizeof err);
+        if (!check) {
+            fprintf(stderr, "anthropic-proxy: %s\n", err);
+            settings_free(&s);
+            return 2;
+        }
+        SSL_CTX_free(check);
     }
-    SSL_CTX_free(check);
     sv.shutdown_timeout = s.shutdown_timeout;
     sv.counters_fd = counters_create_fd();
     if (sv.counters_fd < 0) {

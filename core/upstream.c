@@ -1010,14 +1010,19 @@ static void stream_timeout_cb(evutil_socket_t fd, short what, void *arg)
         stream_fail_exchange(s, 504, "sending the request upstream timed out "
                              "(UPSTREAM_WRITE_TIMEOUT)");
         break;
-    case TIMER_READ:
-        if (stream_held_back(s) && s->ex && !client_stalled(s))
+    case TIMER_READ: {
+        bool held = stream_held_back(s);
+        if (held && s->ex && !client_stalled(s))
             return;
-        stream_fail_exchange(s, 504, stream_held_back(s)
-                             ? "the client took nothing for UPSTREAM_READ_TIMEOUT "
-                               "(at least 30 s)"
-                             : "the upstream did not answer in time (UPSTREAM_READ_TIMEOUT)");
+        if (held)
+            snprintf(msg, sizeof msg, "the client took nothing for UPSTREAM_READ_TIMEOUT "
+                     "(at least %d s)", STALLED_CLIENT_MIN_SECS);
+        else
+            snprintf(msg, sizeof msg, "the upstream did not answer in time "
+                     "(UPSTREAM_READ_TIMEOUT)");
+        stream_fail_exchange(s, 504, msg);
         break;
+    }
     default:
         return;
     }

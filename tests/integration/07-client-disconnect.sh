@@ -9,14 +9,8 @@ for proto in --http1.1 --http2; do
     curl -s -X POST -H "x-mock-key: gone$proto" -H 'x-mock-event-delay-ms: 500' -H 'x-mock-events: 40' \
         --max-time 1.5 --cacert "$T/cert.pem" "$proto" --data-binary "$sreq" \
         -o /dev/null "$PURL/v1/messages" || true
-    outcome() {
-        mock_log | json "(j.filter(r => r.key === 'gone$proto').pop() || {}).outcome"
-    }
     # the stream would run 20 s; it must be cancelled within 2 s of the client leaving
-    i=0
-    while [ "$(outcome)" != cancelled ]; do
-        i=$((i + 1)); [ $i -le 20 ] || fail "$proto: upstream stream not cancelled: $(outcome)"
-        sleep 0.1
-    done
+    wait_for 2 outcome_is "gone$proto" cancelled ||
+        fail "$proto: upstream stream not cancelled: $(mock_outcome "gone$proto")"
     ok "$proto client gone: upstream stream cancelled"
 done

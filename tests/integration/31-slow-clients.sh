@@ -37,12 +37,8 @@ wait_for 50 grep -q 'the client took nothing for UPSTREAM_READ_TIMEOUT' "$T/prox
 took=$(( $(date +%s) - stalled_at ))
 [ "$took" -ge 28 ] && [ "$took" -le 40 ] ||
     fail "the stalled client was cut after ${took}s: want about 30 s (2 s timeout, 30 s floor)"
-outcome() { mock_log | json "(j.filter(r => r.key === 'stalled').pop() || {}).outcome"; }
-i=0
-while [ "$(outcome)" != cancelled ]; do
-    i=$((i + 1)); [ $i -le 20 ] || fail "the stalled client's upstream stream: $(outcome)"
-    sleep 0.25
-done
+wait_for 5 outcome_is stalled cancelled ||
+    fail "the stalled client's upstream stream: $(mock_outcome stalled)"
 ok "a client that takes nothing for UPSTREAM_READ_TIMEOUT is cut (${took}s), its upstream stream cancelled"
 kill "$STALLED" 2>/dev/null || true
 pcurl -f -o /dev/null "$PURL/health" || fail "not healthy afterwards"

@@ -187,6 +187,11 @@ mock_log() {
     curl -sS --http2 --cacert "$T/cert.pem" "$MOCK_URL/__mock/log"
 }
 
+# mock_outcome KEY: how the mock's last request sent with x-mock-key: KEY
+# ended (complete, cancelled, ...); outcome_is KEY OUTCOME: is it that?
+mock_outcome() { mock_log | json "(j.filter(r => r.key === '$1').pop() || {}).outcome"; }
+outcome_is() { [ "$(mock_outcome "$1")" = "$2" ]; }
+
 # json EXPR < JSON: evaluate a JavaScript expression on the parsed input `j`.
 json() {
     "$NODE" -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);const v=eval(process.argv[1]);console.log(v===undefined||v===null?"":typeof v==="string"?v:JSON.stringify(v))})' "$1"
