@@ -9,6 +9,9 @@
 #include "config.h"
 
 #include <assert.h>
+#ifdef HAVE_MALLOC_TRIM
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +30,7 @@
 #include "server.h"
 #include "stages.h"
 #include "supervisor.h"
+#include "timeouts.h"
 #include "tls.h"
 #include "upstream.h"
 #include "workers.h"
@@ -38,7 +42,33 @@ struct core_state {
     struct core_conn_link conns;      /* sentinel of the connection list */
     struct listener *main_listener, *dash_listener;
     struct event *sig_hup, *sig_term, *sig_int, *drain_timer;
+    struct event *trim_timer;
 };
+
+/* glibc keeps what is freed in its heap for reuse, and a burst of TLS
+ * handshakes (some 40 KB of temporaries each) leaves holes between the
+ * connections that stay: RSS would keep the burst's peak. Once
+ * connections have come or gone, hand the whole free pages back, at most
+ * once per TRIM_INTERVAL (a trim walks the free lists: tens of
+ * microseconds for a heap of tens of megabytes). */
+#define TRIM_INTERVAL_MS 1000
+
+static void trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+#ifdef HAVE_MALLOC_TRIM
+    malloc_trim(0);
+#endif
+}
+
+static void schedule_trim(struct core_state *st)
+{
+    static const struct timeval tv = { TRIM_INTERVAL_MS / 1000, TRIM_INTERVAL_MS % 1000 * 1000 };
+    if (st->trim_timer && !evtimer_pending(st->trim_timer, NULL))
+        evtimer_add(st->trim_timer, &tv);
+}
 
 static struct core_state *state_of(struct core *core)
 {
@@ -92,8 +122,8 @@ static struct generation *generation_build(struct core *core, struct settings *s
     if (prev && upstream_pool_matches(prev->pool, &g->settings)) {
         g->pool = upstream_pool_ref(prev->pool);
         upstream_pool_update(g->pool, &g->settings);
-    } else if (!(g->pool = upstream_pool_new(core->base, core->dns, &g->settings, err,
-                                             errlen))) {
+    } else if (!(g->pool = upstream_pool_new(core->base, core->timeouts, core->dns,
+                                             &g->settings, err, errlen))) {
         goto fail;
     }
     if (routes_add_builtin(&g->routes) < 0) {
@@ -221,6 +251,7 @@ void core_conn_add(struct core *core, struct core_conn_link *link)
     st->conns.next->prev = link;
     st->conns.next = link;
     core->client_connections++;
+    schedule_trim(st);
 }
 
 void core_conn_remove(struct core *core, struct core_conn_link *link)
@@ -229,6 +260,7 @@ void core_conn_remove(struct core *core, struct core_conn_link *link)
     link->next->prev = link->prev;
     link->prev = link->next = NULL;
     core->client_connections--;
+    schedule_trim(state_of(core));
     if (core->draining)
         check_drained(core);
 }
@@ -296,7 +328,8 @@ static int setup(struct core_state *st, int main_fd, int dash_fd, struct setting
     if (!core->counters)
         core->counters = counters_open(-1); /* started by hand: counters of its own */
     core->base = event_base_new();
-    if (!core->counters || !core->base || !(core->dns = dns_new(core->base))) {
+    core->timeouts = core->base ? timeout_wheel_new(core->base) : NULL;
+    if (!core->counters || !core->timeouts || !(core->dns = dns_new(core->base))) {
         log_error("cannot create the event loop");
         settings_free(s);
         return -1;
@@ -312,8 +345,9 @@ static int setup(struct core_state *st, int main_fd, int dash_fd, struct setting
     st->sig_term = evsignal_new(core->base, SIGTERM, signal_cb, core);
     st->sig_int = evsignal_new(core->base, SIGINT, signal_cb, core);
     st->drain_timer = evtimer_new(core->base, drain_timeout_cb, core);
+    st->trim_timer = evtimer_new(core->base, trim_cb, NULL);
     if (!st->main_listener || !st->dash_listener || !st->sig_hup || !st->sig_term ||
-        !st->sig_int || !st->drain_timer) {
+        !st->sig_int || !st->drain_timer || !st->trim_timer) {
         log_error("cannot set up the listeners and signals");
         return -1;
     }
@@ -334,6 +368,8 @@ static void teardown(struct core_state *st)
     if (st->sig_term) event_free(st->sig_term);
     if (st->sig_int) event_free(st->sig_int);
     if (st->drain_timer) event_free(st->drain_timer);
+    if (st->trim_timer) event_free(st->trim_timer);
+    st->trim_timer = NULL; /* connections closed from here on schedule none */
     if (core->gen && drained(st)) {
         upstream_pool_close_all(core->gen->pool);
         generation_unref(core->gen); /* busy connections still point into it */
@@ -345,6 +381,8 @@ static void teardown(struct core_state *st)
             event_base_loop(core->base, EVLOOP_NONBLOCK);
     if (core->dns && drained(st))
         evdns_base_free(core->dns, 0);
+    if (drained(st))
+        timeout_wheel_free(core->timeouts);
     if (core->base && drained(st))
         event_base_free(core->base);
     if (drained(st))
@@ -377,8 +415,9 @@ struct core *core_oneshot_open(struct settings *s, bool offline, char *err, size
     core->offline = offline;
     core->counters = counters_open(-1);
     core->base = event_base_new();
+    core->timeouts = core->base ? timeout_wheel_new(core->base) : NULL;
     core->dns = core->base ? evdns_base_new(core->base, 0) : NULL;
-    if (!core->counters || !core->base || !core->dns) {
+    if (!core->counters || !core->timeouts || !core->dns) {
         settings_free(s);
         snprintf(err, errlen, "cannot set up an event loop");
         goto fail;

@@ -51,6 +51,7 @@ struct generation {
 
 struct core {
     struct event_base *base;
+    struct timeout_wheel *timeouts; /* the connections' and streams' timers */
     struct evdns_base *dns;
     struct generation *gen;      /* current */
     char *const *envp;

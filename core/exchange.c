@@ -29,16 +29,41 @@ static struct exchange *local_streams; /* open streamed local answers */
 
 static void stream_list_remove(struct exchange *ex)
 {
-    if (!ex->streaming_local)
+    struct exchange_local *l = ex->local;
+    if (!l || !l->streaming)
         return;
-    if (ex->stream_prev)
-        ex->stream_prev->stream_next = ex->stream_next;
+    if (l->prev)
+        l->prev->local->next = l->next;
     else
-        local_streams = ex->stream_next;
-    if (ex->stream_next)
-        ex->stream_next->stream_prev = ex->stream_prev;
-    ex->stream_prev = ex->stream_next = NULL;
-    ex->streaming_local = false;
+        local_streams = l->next;
+    if (l->next)
+        l->next->local->prev = l->prev;
+    l->prev = l->next = NULL;
+    l->streaming = false;
+}
+
+struct exchange_local *exchange_local_part(struct exchange *ex)
+{
+    if (!ex->local)
+        ex->local = calloc(1, sizeof *ex->local);
+    return ex->local;
+}
+
+/* The local answer's cancel hook, if the stage gave one. */
+static void local_cancel(struct exchange *ex)
+{
+    if (ex->local && ex->local->cancel)
+        ex->local->cancel(ex, ex->local->cancel_arg);
+}
+
+static void local_free(struct exchange_local *l)
+{
+    if (!l)
+        return;
+    free(l->content_type);
+    free(l->body);
+    free(l->cancel_arg);
+    free(l);
 }
 
 uint64_t exchange_active_count(void) { return active_exchanges; }
@@ -78,10 +103,17 @@ struct exchange *exchange_new(struct core *core, enum listener_kind listener,
 int exchange_set_request(struct exchange *ex, const char *method, size_t mlen,
                          const char *target, size_t tlen)
 {
-    ex->method = strndup(method, mlen);
-    ex->target = strndup(target, tlen);
-    if (!ex->method || !ex->target)
+    /* one allocation for both: "METHOD\0target\0" */
+    char *both = malloc(mlen + tlen + 2);
+    if (!both)
         return -1;
+    memcpy(both, method, mlen);
+    both[mlen] = '\0';
+    memcpy(both + mlen + 1, target, tlen);
+    both[mlen + 1 + tlen] = '\0';
+    free(ex->method);
+    ex->method = both;
+    ex->target = both + mlen + 1;
     ex->head_only = strcmp(ex->method, "HEAD") == 0;
     return 0;
 }
@@ -210,8 +242,8 @@ static void finish(struct exchange *ex, enum exchange_outcome outcome)
         ex->ustream = NULL;
     }
     stream_list_remove(ex);
-    if (outcome == OUT_CLIENT_GONE && ex->local_cancel)
-        ex->local_cancel(ex, ex->local_arg);
+    if (outcome == OUT_CLIENT_GONE)
+        local_cancel(ex);
     if (ex->retry_timer)
         event_del(ex->retry_timer);
     if (ex->status == 0 && outcome == OUT_CLIENT_GONE)
@@ -223,15 +255,11 @@ static void finish(struct exchange *ex, enum exchange_outcome outcome)
     const struct front_ops *front = ex->front;
     void *ctx = ex->front_ctx;
     struct core *core = ex->core;
-    free(ex->method);
-    free(ex->target);
+    free(ex->method); /* and target */
     free(ex->body);
     free(ex->slots);
     free(ex->block);
-    free(ex->pending.content_type);
-    free(ex->pending.body);
-    if (ex->local_arg_owned)
-        free(ex->local_arg);
+    local_free(ex->local);
     if (ex->retry_timer)
         event_free(ex->retry_timer);
     header_list_free(&ex->req_headers);
@@ -265,10 +293,10 @@ static bool request_verdict(struct exchange *ex, enum apx_verdict v)
     case APX_OK:
         return false;
     case APX_RESPOND:
-        if (ex->pending.status) {
+        if (ex->local && ex->local->status) {
             ex->responded = false; /* the deferred answer goes out now */
-            exchange_respond(ex, ex->pending.status, ex->pending.content_type,
-                             ex->pending.body, ex->pending.len);
+            exchange_respond(ex, ex->local->status, ex->local->content_type,
+                             ex->local->body, ex->local->len);
         } else {
             fail_typed(ex, 500, "api_error", "a stage answered without a response",
                        OUT_REJECTED);
@@ -410,13 +438,14 @@ int exchange_local_start(struct exchange *ex, int status, const struct header_li
     ex->status = status;
     ex->head_sent = true;
     clock_gettime(CLOCK_MONOTONIC, &ex->t_first_byte);
-    if (!ex->front_ctx)
+    struct exchange_local *l = exchange_local_part(ex);
+    if (!ex->front_ctx || !l)
         return -1;
-    ex->stream_next = local_streams;
+    l->next = local_streams;
     if (local_streams)
-        local_streams->stream_prev = ex;
+        local_streams->local->prev = ex;
     local_streams = ex;
-    ex->streaming_local = true;
+    l->streaming = true;
     return ex->front->send_head(ex->front_ctx, status, h, -1, false);
 }
 
@@ -442,8 +471,7 @@ void exchange_end_local_streams(void)
     while (local_streams) {
         struct exchange *ex = local_streams;
         stream_list_remove(ex);
-        if (ex->local_cancel)
-            ex->local_cancel(ex, ex->local_arg); /* the stage stops writing */
+        local_cancel(ex); /* the stage stops writing */
         exchange_local_end(ex);
     }
 }

@@ -74,66 +74,72 @@ struct exchange_block {
     char message[256];
 };
 
+/* What only a local answer needs: one a stage gave during a hook (sent
+ * after it), or a streamed one (its cancel hook, and the list a drain
+ * ends them from). Allocated when one happens, so that the exchanges the
+ * proxy holds for upstream streams do not carry it. */
+struct exchange_local {
+    int status;                 /* apx_host.respond during a hook */
+    char *content_type;
+    uint8_t *body;
+    size_t len;
+    void (*cancel)(struct exchange *ex, void *arg); /* client gone, or shutdown */
+    void *cancel_arg;           /* freed with the exchange */
+    struct exchange *prev, *next; /* open streamed answers */
+    bool streaming;
+};
+
+/* Ordered by size, so that no padding is paid a thousand times over. */
 struct exchange {
     uint32_t magic;
+    enum listener_kind listener;
+    enum exchange_state state;
+    enum exchange_outcome outcome;
     uint64_t id;
     struct core *core;
     struct generation *gen;     /* reference held for the exchange's life */
     const struct front_ops *front;
     void *front_ctx;            /* NULL once the client is gone */
-    enum listener_kind listener;
     const char *protocol;       /* "HTTP/1.1", "HTTP/1.0" or "h2" */
-    enum exchange_state state;
-    enum exchange_outcome outcome;
 
-    char *method;
+    char *method;               /* method and target share one allocation */
     char *target;               /* path and query, as sent */
     struct header_list req_headers;
     uint8_t *body;
     size_t body_len, body_cap;
 
-    int status;                 /* response status sent to the client */
     struct upstream_stream *ustream;
-    bool went_upstream;         /* not answered locally */
-    bool upstream_reused;       /* the upstream connection was already open */
-    bool head_only;             /* HEAD request: no body in the response */
     uint64_t bytes_in;          /* request body bytes received */
     uint64_t bytes_out;         /* response body bytes sent to the client */
     int64_t resp_length;        /* the response's Content-Length, -1 unknown */
     uint64_t uncredited;        /* response bytes not yet credited upstream */
-
     struct timespec t_start, t_first_byte, t_end;
 
     /* Stage plumbing. */
     void **slots;               /* one per stage of gen: plugin storage */
+    struct exchange_block *block; /* set by apx_host.block, NULL until then */
+    uint64_t retry_ms;          /* set by apx_host.retry_after */
+    struct event *retry_timer;
+    const struct header_list *resp_headers; /* during on_response_head */
+    struct exchange_local *local; /* NULL unless answered locally: see above */
+    size_t hook_next;           /* the next stage's on_request to run */
+    int hook_verdict;           /* what resume said (hook_only) */
+    unsigned retries;
+    int status;                 /* response status sent to the client */
+
+    bool went_upstream;         /* not answered locally */
+    bool upstream_reused;       /* the upstream connection was already open */
+    bool head_only;             /* HEAD request: no body in the response */
+    bool head_sent;             /* the client has the response head */
     bool in_hook;               /* a stage hook is running */
     bool hook_pending;          /* an on_request hook answered APX_PENDING */
     bool hook_only;             /* one-shot command: resume only records */
     bool gone_while_pending;    /* the client left during the wait */
-    size_t hook_next;           /* the next stage's on_request to run */
-    int hook_verdict;           /* what resume said (hook_only) */
     bool responded;             /* a stage answered: no upstream */
-    struct exchange_block *block; /* set by apx_host.block, NULL until then */
-    uint64_t retry_ms;          /* set by apx_host.retry_after */
-    unsigned retries;
-    struct event *retry_timer;
-    const struct header_list *resp_headers; /* during on_response_head */
-    bool head_sent;             /* the client has the response head */
-    struct {                    /* apx_host.respond during a hook */
-        int status;
-        char *content_type;
-        uint8_t *body;
-        size_t len;
-    } pending;
-
-    /* A local streaming route's cancel hook (client gone, or shutdown). */
-    void (*local_cancel)(struct exchange *ex, void *arg);
-    void *local_arg;
-    bool local_arg_owned;
-    /* Open local streams are listed, so that a drain can end them. */
-    struct exchange *stream_prev, *stream_next;
-    bool streaming_local;
 };
+
+/* The exchange's local part, made on first use; NULL when out of memory. */
+struct exchange_local *exchange_local_part(struct exchange *ex);
 
 /* Create an exchange for a request arriving on `listener`. Holds a
  * reference on the core's current generation. NULL on allocation failure. */

@@ -25,6 +25,7 @@
 #include "http.h"
 #include "log.h"
 #include "server.h"
+#include "timeouts.h"
 #include "transport.h"
 
 #define H1_MAGIC 0x48314331u   /* "H1C1" */
@@ -57,7 +58,7 @@ struct h1_conn {
     bool chunked_req;
     int64_t body_left;
     struct h1_chunked chunk;
-    struct event *timer;
+    struct timeout timer;
 };
 
 static const struct front_ops h1_front_ops;
@@ -73,15 +74,14 @@ static void conn_free(struct h1_conn *c)
     }
     core_conn_remove(c->core, &c->link);
     transport_free(c->tr);
-    event_free(c->timer);
+    timeout_cancel(&c->timer);
     c->magic = 0;
     free(c);
 }
 
 static void arm_timer(struct h1_conn *c, double seconds)
 {
-    struct timeval tv = { (time_t)seconds, (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6) };
-    event_add(c->timer, &tv);
+    timeout_arm(c->core->timeouts, &c->timer, seconds);
 }
 
 /* Close once everything queued has been written. */
@@ -89,7 +89,7 @@ static void start_close(struct h1_conn *c)
 {
     c->state = ST_CLOSING;
     c->keep_alive = false;
-    event_del(c->timer);
+    timeout_cancel(&c->timer);
     transport_enable_read(c->tr, false);
     transport_set_write_low(c->tr, 0);
     arm_timer(c, c->core->gen->settings.client_idle_timeout); /* bound the flush */
@@ -119,7 +119,7 @@ static void reject(struct h1_conn *c, int status, const char *message)
 static void request_complete(struct h1_conn *c)
 {
     c->state = ST_WAIT;
-    event_del(c->timer);
+    timeout_cancel(&c->timer);
     exchange_request_complete(c->ex);
 }
 
@@ -193,6 +193,8 @@ static void read_body(struct h1_conn *c)
 {
     struct evbuffer *in = transport_input(c->tr);
     arm_timer(c, c->core->gen->settings.client_header_timeout); /* silence bound */
+    if (!in)
+        return;
     if (c->chunked_req)
         read_chunked_body(c, in);
     else
@@ -255,8 +257,13 @@ static void start_request(struct h1_conn *c, struct h1_head *h)
         reject(c, 500, "out of memory");
         return;
     }
-    if (h->expect_continue)
-        evbuffer_add(transport_output(c->tr), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    if (h->expect_continue) {
+        struct evbuffer *out = transport_output(c->tr);
+        if (!out || evbuffer_add(out, "HTTP/1.1 100 Continue\r\n\r\n", 25) < 0) {
+            reject(c, 500, "out of memory");
+            return;
+        }
+    }
     c->state = ST_BODY;
     read_body(c);
 }
@@ -264,7 +271,7 @@ static void start_request(struct h1_conn *c, struct h1_head *h)
 static void read_head(struct h1_conn *c)
 {
     struct evbuffer *in = transport_input(c->tr);
-    size_t len = evbuffer_get_length(in);
+    size_t len = in ? evbuffer_get_length(in) : 0;
     if (len == 0)
         return;
     if (!c->head_started) {
@@ -302,6 +309,7 @@ static void read_head(struct h1_conn *c)
 /* Parse whatever the state allows from the input. */
 static void process_input(struct h1_conn *c)
 {
+    struct evbuffer *in = transport_input(c->tr);
     switch (c->state) {
     case ST_HEAD:
         read_head(c);
@@ -311,11 +319,12 @@ static void process_input(struct h1_conn *c)
         break;
     case ST_WAIT:
         /* Pipelined bytes wait; stop reading if a client piles them up. */
-        if (evbuffer_get_length(transport_input(c->tr)) > MAX_PIPELINED)
+        if (in && evbuffer_get_length(in) > MAX_PIPELINED)
             transport_enable_read(c->tr, false);
         break;
     case ST_CLOSING:
-        evbuffer_drain(transport_input(c->tr), evbuffer_get_length(transport_input(c->tr)));
+        if (in)
+            evbuffer_drain(in, evbuffer_get_length(in));
         break;
     }
 }
@@ -344,8 +353,9 @@ static void event_cb(struct transport *tr, int what, void *arg)
     }
 }
 
-static void timer_cb(evutil_socket_t fd, short what, void *arg)
+static void timer_cb(struct timeout *t, void *arg)
 {
+    (void)t;
     struct h1_conn *c = arg;
     switch (c->state) {
     case ST_HEAD:
@@ -443,6 +453,8 @@ static int front_send_head(void *ctx, int status, const struct header_list *h,
 {
     struct h1_conn *c = ctx;
     struct evbuffer *out = transport_output(c->tr);
+    if (!out)
+        return -1;
     const char *reason = http_reason(status);
     const char *clen = head_framing(c, status, content_length);
     struct evbuffer_iovec v;
@@ -519,6 +531,8 @@ static int front_send_data(void *ctx, const uint8_t *p, size_t n)
     if (!c->resp_body || n == 0)
         return 0;
     struct evbuffer *out = transport_output(c->tr);
+    if (!out)
+        return -1;
     if (c->resp_chunked)
         return send_chunk(out, p, n);
     return evbuffer_add(out, p, n);
@@ -527,9 +541,13 @@ static int front_send_data(void *ctx, const uint8_t *p, size_t n)
 static int front_send_end(void *ctx)
 {
     struct h1_conn *c = ctx;
-    if (c->resp_chunked)
-        evbuffer_add(transport_output(c->tr), "0\r\n\r\n", 5);
+    bool chunked = c->resp_chunked;
     c->resp_chunked = false;
+    if (chunked) {
+        struct evbuffer *out = transport_output(c->tr);
+        if (!out || evbuffer_add(out, "0\r\n\r\n", 5) < 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -589,12 +607,7 @@ void h1_server_start(struct core *core, struct transport *tr, enum listener_kind
     c->listener = kind;
     c->state = ST_HEAD;
     c->keep_alive = true;
-    c->timer = evtimer_new(core->base, timer_cb, c);
-    if (!c->timer) {
-        free(c);
-        transport_free(tr);
-        return;
-    }
+    timeout_init(&c->timer, timer_cb, c);
     c->link.shutdown = conn_shutdown;
     core_conn_add(core, &c->link);
     transport_setcb(tr, read_cb, write_cb, event_cb, c);

@@ -350,7 +350,12 @@ static int conn_flush(struct h2_conn *c)
         }
         if (n == 0)
             break;
-        evbuffer_add(transport_output(c->tr), data, (size_t)n);
+        struct evbuffer *out = transport_output(c->tr);
+        if (!out || evbuffer_add(out, data, (size_t)n) < 0) {
+            log_warn("h2 client connection closed: out of memory");
+            conn_close(c);
+            return -1;
+        }
     }
     if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session) &&
         transport_pending(c->tr) == 0) {

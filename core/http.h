@@ -58,9 +58,10 @@ bool http_is_hop_by_hop(const char *name, const char *connection);
  * may carry, and the one part of TE a proxy passes on (RFC 9110 10.1.4). */
 bool http_te_has_trailers(const char *te);
 
-/* Write v in decimal and a NUL into out (at least 21 bytes); returns the
- * number of digits. For status codes and lengths on the hot path, where
- * snprintf's generality costs more than the header it formats. */
+/* Write v in decimal and a NUL into out (at least HTTP_UINT_MAX bytes);
+ * returns the number of digits. For status codes and lengths on the hot
+ * path, where snprintf's generality costs more than the header it formats. */
+#define HTTP_UINT_MAX 21
 size_t http_format_uint(char *out, uint64_t v);
 
 /* Reason phrase for a status code; never empty. */

@@ -164,8 +164,8 @@ static void send_refusal(struct handshake *hs)
     hs->answered = true;
     transport_setcb(hs->tr, refusal_read_cb, refusal_write_cb, handshake_event_cb, hs);
     transport_enable_read(hs->tr, true);
-    evbuffer_add(out, head, (size_t)hlen);
-    evbuffer_add(out, body, blen);
+    if (!out || evbuffer_add(out, head, (size_t)hlen) < 0 || evbuffer_add(out, body, blen) < 0)
+        handshake_free(hs, true); /* out of memory: no answer but a close */
 }
 
 static void handshake_event_cb(struct transport *tr, int what, void *arg)

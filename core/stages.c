@@ -305,13 +305,16 @@ static int host_respond(struct apx_exchange *e, int status, const char *content_
         return 0;
     }
     /* inside a hook the exchange must outlive the hook: answer after it */
-    ex->pending.status = status;
-    ex->pending.content_type = content_type ? strdup(content_type) : NULL;
-    ex->pending.body = malloc(len ? len : 1);
-    if (!ex->pending.body || (content_type && !ex->pending.content_type))
+    struct exchange_local *l = exchange_local_part(ex);
+    if (!l)
         return -1;
-    memcpy(ex->pending.body, body, len);
-    ex->pending.len = len;
+    l->status = status;
+    l->content_type = content_type ? strdup(content_type) : NULL;
+    l->body = malloc(len ? len : 1);
+    if (!l->body || (content_type && !l->content_type))
+        return -1;
+    memcpy(l->body, body, len);
+    l->len = len;
     return 0;
 }
 
@@ -340,7 +343,8 @@ static int host_stream_start(struct apx_exchange *e, int status, const char *con
                                         strlen(content_type)) < 0)
         return -1;
     if (cancel) {
-        struct cancel_trampoline *t = malloc(sizeof *t);
+        struct exchange_local *l = exchange_local_part(ex);
+        struct cancel_trampoline *t = l ? malloc(sizeof *t) : NULL;
         if (!t) {
             header_list_free(&h);
             return -1;
@@ -348,9 +352,8 @@ static int host_stream_start(struct apx_exchange *e, int status, const char *con
         t->fn = cancel;
         t->arg = arg;
         t->plugin = crash_plugin; /* the route handler calling us */
-        ex->local_cancel = cancel_cb;
-        ex->local_arg = t;
-        ex->local_arg_owned = true;
+        l->cancel = cancel_cb;
+        l->cancel_arg = t;
     }
     int rv = exchange_local_start(ex, status, &h);
     header_list_free(&h);

@@ -50,27 +50,35 @@ enum state {
     ST_DONE,        /* EOF or error reported: no more I/O */
 };
 
+/* What only a transport that connects out needs (the upstream's). */
+struct connecting {
+    struct event *defer_ev;    /* resolver answers, early failures */
+    struct evdns_getaddrinfo_request *dns_req;
+    struct evutil_addrinfo *ai; /* the resolver's answer, until defer_cb connects */
+    int dns_err;
+};
+
 struct transport {
     uint32_t magic;
     enum state state;
-    evutil_socket_t fd;
-    SSL *ssl;
     struct event_base *base;
-    struct evbuffer *in, *out;
+    SSL *ssl;
+    struct evbuffer *in, *out; /* each only while it holds bytes: buffer_drop */
     struct event *ev;          /* on fd, once there is one */
-    short watching;            /* EV_READ | EV_WRITE it is added for */
-    short kicked;              /* activated by hand, not yet run */
-    struct event *defer_ev;    /* connecting transports: resolver answers, early failures */
-    struct evdns_getaddrinfo_request *dns_req;
-    struct evutil_addrinfo *ai; /* the resolver's answer, until defer_cb connects */
-    int port;
+    struct connecting *conn;   /* NULL for accepted transports */
 
     transport_data_cb read_cb, write_cb;
     transport_event_cb event_cb;
     transport_data_cb defer_cb; /* transport_defer's, until it runs */
     void *arg;
     size_t write_low;
+    unsigned long tls_err;
 
+    evutil_socket_t fd;
+    int sock_err;
+    unsigned depth;            /* io_cb frames on the stack */
+    short watching;            /* EV_READ | EV_WRITE it is added for */
+    short kicked;              /* activated by hand, not yet run */
     bool read_on;           /* the owner wants input */
     bool hs_wants_write;    /* the handshake waits for writability, not input */
     bool read_wants_write;  /* SSL_read needs the socket writable to go on */
@@ -78,10 +86,6 @@ struct transport {
     bool write_blocked;     /* the socket is full */
     bool flush_pending;     /* kicked for queued output */
     bool freed;             /* transport_free called while callbacks ran */
-    unsigned depth;         /* io_cb frames on the stack */
-
-    int sock_err, dns_err;
-    unsigned long tls_err;
 };
 
 static void io_cb(evutil_socket_t fd, short what, void *arg);
@@ -215,13 +219,33 @@ static int tls_outcome(struct transport *t, int r, bool *wants_read, bool *wants
     }
 }
 
+/* ---- buffers ---- */
+
+/* An empty buffer is freed, not kept: a thousand held streams, idle
+ * between two events, would otherwise keep two each (about 300 bytes a
+ * connection). Making one again costs a small allocation per burst. */
+static void buffer_drop(struct evbuffer **b)
+{
+    if (*b && evbuffer_get_length(*b) == 0) {
+        evbuffer_free(*b);
+        *b = NULL;
+    }
+}
+
+static size_t buffered(const struct evbuffer *b)
+{
+    return b ? evbuffer_get_length(b) : 0;
+}
+
 /* ---- reading ---- */
 
 /* One read into in; >0 bytes, 0 to wait, or -TRANSPORT_EOF/-TRANSPORT_ERROR. */
 static int read_once(struct transport *t, bool *more)
 {
     struct evbuffer_iovec v;
-    if (evbuffer_reserve_space(t->in, RECORD, &v, 1) < 1) {
+    if (!t->in)
+        t->in = evbuffer_new();
+    if (!t->in || evbuffer_reserve_space(t->in, RECORD, &v, 1) < 1) {
         t->sock_err = ENOMEM;
         return -TRANSPORT_ERROR;
     }
@@ -275,9 +299,12 @@ static void do_read(struct transport *t)
     if (!end && got >= READ_PER_EVENT && t->ssl && SSL_has_pending(t->ssl))
         kick(t, EV_READ);
     update_watch(t);
-    if (evbuffer_get_length(t->in) > 0 && t->read_cb)
+    if (buffered(t->in) > 0 && t->read_cb)
         t->read_cb(t, t->arg);
-    if (end && !t->freed)
+    if (t->freed)
+        return;
+    buffer_drop(&t->in);
+    if (end)
         report_end(t, end);
 }
 
@@ -288,7 +315,7 @@ static void do_read(struct transport *t)
 static int write_some(struct transport *t, size_t *wrote)
 {
     while (*wrote < WRITE_PER_EVENT) {
-        size_t len = evbuffer_get_length(t->out);
+        size_t len = buffered(t->out);
         if (len == 0)
             return 0;
         if (!t->ssl) {
@@ -341,7 +368,8 @@ static void do_write(struct transport *t)
         report_end(t, end);
         return;
     }
-    if (wrote > 0 && evbuffer_get_length(t->out) <= t->write_low && t->write_cb)
+    buffer_drop(&t->out);
+    if (wrote > 0 && buffered(t->out) <= t->write_low && t->write_cb)
         t->write_cb(t, t->arg);
 }
 
@@ -353,7 +381,7 @@ static void now_open(struct transport *t)
     update_watch(t);
     if (t->read_on && t->ssl && SSL_has_pending(t->ssl))
         kick(t, EV_READ);
-    if (evbuffer_get_length(t->out) > 0)
+    if (buffered(t->out) > 0)
         schedule_flush(t);
     if (t->event_cb)
         t->event_cb(t, TRANSPORT_CONNECTED, t->arg);
@@ -469,7 +497,7 @@ static void io_cb(evutil_socket_t fd, short what, void *arg)
 static void fail_later(struct transport *t)
 {
     t->state = ST_FAILED;
-    event_active(t->defer_ev, EV_WRITE, 0);
+    event_active(t->conn->defer_ev, EV_WRITE, 0);
 }
 
 static void start_connect(struct transport *t, struct evutil_addrinfo *ai)
@@ -498,11 +526,11 @@ static void start_connect(struct transport *t, struct evutil_addrinfo *ai)
 static void dns_cb(int result, struct evutil_addrinfo *ai, void *arg)
 {
     struct transport *t = arg;
-    t->dns_req = NULL;
+    t->conn->dns_req = NULL;
     if (result == EVUTIL_EAI_CANCEL) /* transport_free is freeing t */
         return;
     if (result != 0 || !ai) {
-        t->dns_err = result ? result : EVUTIL_EAI_FAIL;
+        t->conn->dns_err = result ? result : EVUTIL_EAI_FAIL;
         if (ai)
             evutil_freeaddrinfo(ai);
         fail_later(t);
@@ -510,8 +538,8 @@ static void dns_cb(int result, struct evutil_addrinfo *ai, void *arg)
     }
     /* the resolver may answer from inside transport_connect_hostname:
      * connect from the loop */
-    t->ai = ai;
-    event_active(t->defer_ev, EV_READ, 0);
+    t->conn->ai = ai;
+    event_active(t->conn->defer_ev, EV_READ, 0);
 }
 
 static void defer_cb(evutil_socket_t fd, short what, void *arg)
@@ -521,10 +549,10 @@ static void defer_cb(evutil_socket_t fd, short what, void *arg)
         io_cb(-1, EV_WRITE, t);
         return;
     }
-    if (t->state != ST_RESOLVING || !t->ai)
+    if (t->state != ST_RESOLVING || !t->conn->ai)
         return;
-    struct evutil_addrinfo *ai = t->ai;
-    t->ai = NULL;
+    struct evutil_addrinfo *ai = t->conn->ai;
+    t->conn->ai = NULL;
     start_connect(t, ai);
     evutil_freeaddrinfo(ai);
 }
@@ -534,7 +562,7 @@ int transport_connect_hostname(struct transport *t, struct evdns_base *dns, cons
 {
     char service[8];
     struct evutil_addrinfo hints;
-    if (t->state != ST_RESOLVING || !t->defer_ev)
+    if (t->state != ST_RESOLVING || !t->conn)
         return -1;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
@@ -542,8 +570,7 @@ int transport_connect_hostname(struct transport *t, struct evdns_base *dns, cons
     hints.ai_protocol = IPPROTO_TCP;
     hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
     snprintf(service, sizeof service, "%d", port);
-    t->port = port;
-    t->dns_req = evdns_getaddrinfo(dns, host, service, &hints, dns_cb, t);
+    t->conn->dns_req = evdns_getaddrinfo(dns, host, service, &hints, dns_cb, t);
     return 0;
 }
 
@@ -559,10 +586,6 @@ struct transport *transport_new(struct event_base *base, evutil_socket_t fd, SSL
     t->base = base;
     t->fd = -1;
     t->ssl = ssl;
-    t->in = evbuffer_new();
-    t->out = evbuffer_new();
-    if (!t->in || !t->out)
-        goto fail_t;
     if (ssl) {
         /* a write retried after WANT_WRITE starts from the same bytes, not
          * always at the same address (evbuffer_pullup may move them) */
@@ -572,8 +595,8 @@ struct transport *transport_new(struct event_base *base, evutil_socket_t fd, SSL
     switch (start) {
     case TRANSPORT_CONNECT:
         t->state = ST_RESOLVING;
-        t->defer_ev = event_new(base, -1, 0, defer_cb, t);
-        if (!t->defer_ev)
+        t->conn = calloc(1, sizeof *t->conn);
+        if (!t->conn || !(t->conn->defer_ev = event_new(base, -1, 0, defer_cb, t)))
             goto fail_t;
         if (ssl)
             SSL_set_connect_state(ssl);
@@ -606,14 +629,17 @@ fail:
 
 static void destroy(struct transport *t)
 {
-    if (t->dns_req)
-        evdns_getaddrinfo_cancel(t->dns_req);
-    if (t->ai)
-        evutil_freeaddrinfo(t->ai);
+    if (t->conn) {
+        if (t->conn->dns_req)
+            evdns_getaddrinfo_cancel(t->conn->dns_req);
+        if (t->conn->ai)
+            evutil_freeaddrinfo(t->conn->ai);
+        if (t->conn->defer_ev)
+            event_free(t->conn->defer_ev);
+        free(t->conn);
+    }
     if (t->ev)
         event_free(t->ev);
-    if (t->defer_ev)
-        event_free(t->defer_ev);
     if (t->ssl) {
         /* a close_notify for a peer that is still there; never waits */
         if (t->state == ST_OPEN)
@@ -685,13 +711,17 @@ struct evbuffer *transport_input(struct transport *t)
 
 struct evbuffer *transport_output(struct transport *t)
 {
+    if (!t->out)
+        t->out = evbuffer_new();
+    if (!t->out)
+        return NULL;
     schedule_flush(t);
     return t->out;
 }
 
 size_t transport_pending(const struct transport *t)
 {
-    return evbuffer_get_length(t->out);
+    return buffered(t->out);
 }
 
 uint64_t transport_bytes_acked(const struct transport *t)
@@ -721,7 +751,7 @@ int transport_socket_error(const struct transport *t)
 
 int transport_dns_error(const struct transport *t)
 {
-    return t->dns_err;
+    return t->conn ? t->conn->dns_err : 0;
 }
 
 unsigned long transport_tls_error(const struct transport *t)

@@ -66,12 +66,16 @@ void transport_set_write_low(struct transport *t, size_t low);
  * once (on the next loop pass). */
 void transport_enable_read(struct transport *t, bool on);
 
-/* Bytes read and not yet taken. */
+/* Bytes read and not yet taken; NULL when there are none (an empty
+ * buffer is freed once the read callback returns, so that an idle
+ * connection holds none). */
 struct evbuffer *transport_input(struct transport *t);
-/* The buffer of bytes to send, for adding to. Asking for it schedules a
- * write on the next loop pass, after every callback that adds to it now
- * (no callback on the buffer: it would run on every add and drain); so
- * ask for it each time, right before adding, and not just to look. */
+/* The buffer of bytes to send, for adding to; NULL when out of memory
+ * (it is made on demand and freed once written out). Asking for it
+ * schedules a write on the next loop pass, after every callback that adds
+ * to it now (no callback on the buffer: it would run on every add and
+ * drain); so ask for it each time, right before adding, and not just to
+ * look. */
 struct evbuffer *transport_output(struct transport *t);
 /* Bytes queued and not yet handed to the socket. */
 size_t transport_pending(const struct transport *t);

@@ -30,6 +30,7 @@
 #include "exchange.h"
 #include "http.h"
 #include "log.h"
+#include "timeouts.h"
 #include "tls.h"
 #include "transport.h"
 #include "upstream.h"
@@ -81,14 +82,13 @@ struct upstream_stream {
                                        it: the replay goes elsewhere; 0 none */
     size_t body_off;
     size_t unconsumed;              /* response bytes not yet credited */
-    struct event *timer;
+    struct timeout timer;
     enum timer_kind timer_kind;
     int status;
     int64_t content_length;
-    struct header_list resp_headers;
-    nghttp2_nv *nva;                /* request headers, kept until sent */
-    char *path;                     /* :path: the URL's prefix and the target */
-    char clen[24];
+    struct header_list *resp_headers; /* while its HEADERS frame arrives */
+    nghttp2_nv *nva;                /* request headers (and the :path and
+                                       content-length values), until sent */
 };
 
 struct uconn {
@@ -112,6 +112,7 @@ struct upstream_pool {
     uint32_t magic;
     unsigned refs;
     struct event_base *base;
+    struct timeout_wheel *timeouts;
     struct evdns_base *dns;
     SSL_CTX *ctx;                   /* NULL for http:// */
     struct upstream_url url;
@@ -148,7 +149,7 @@ static void stream_arm(struct upstream_stream *s, enum timer_kind kind)
                                : kind == TIMER_WRITE ? &s->pool->write_tv
                                : &s->pool->read_tv;
     s->timer_kind = kind;
-    event_add(s->timer, tv);
+    timeout_arm(s->pool->timeouts, &s->timer, (double)tv->tv_sec + (double)tv->tv_usec / 1e6);
 }
 
 /* Detach the exchange from the stream and tell it the outcome. */
@@ -208,6 +209,17 @@ static void conn_unlink_stream(struct uconn *c, struct upstream_stream *s)
     c->nstreams--;
 }
 
+/* The response head is gathered only while it arrives: a held stream
+ * does not keep the list. */
+static void resp_headers_free(struct upstream_stream *s)
+{
+    if (s->resp_headers) {
+        header_list_free(s->resp_headers);
+        free(s->resp_headers);
+        s->resp_headers = NULL;
+    }
+}
+
 /* Put a stream the upstream never processed back at the head of the queue. */
 static void stream_requeue(struct upstream_stream *s)
 {
@@ -217,7 +229,7 @@ static void stream_requeue(struct upstream_stream *s)
     s->body_off = 0;
     s->unconsumed = 0;
     s->status = 0;
-    header_list_free(&s->resp_headers);
+    resp_headers_free(s);
     free(s->nva);
     s->nva = NULL;
     s->replays++;
@@ -263,8 +275,9 @@ static int on_header_cb(nghttp2_session *session, const nghttp2_frame *frame,
     }
     if (http_is_hop_by_hop((const char *)name, NULL))
         return 0;
-    if (header_list_add_lc(&s->resp_headers, (const char *)name, namelen,
-                        (const char *)value, valuelen) < 0)
+    if (!s->resp_headers ||
+        header_list_add_lc(s->resp_headers, (const char *)name, namelen,
+                           (const char *)value, valuelen) < 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     return 0;
 }
@@ -274,10 +287,13 @@ static int on_begin_headers_cb(nghttp2_session *session, const nghttp2_frame *fr
 {
     struct upstream_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
     if (s && !s->head_seen) {
-        header_list_free(&s->resp_headers);
+        resp_headers_free(s);
+        s->resp_headers = calloc(1, sizeof *s->resp_headers);
+        if (!s->resp_headers)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
         /* room for a typical answer's head (Anthropic's has ~16 fields,
          * ~800 bytes) at once, not by doubling; failing is no error */
-        header_list_reserve(&s->resp_headers, RESP_HEADERS_GUESS, RESP_HEADER_BYTES_GUESS);
+        header_list_reserve(s->resp_headers, RESP_HEADERS_GUESS, RESP_HEADER_BYTES_GUESS);
         s->content_length = -1;
         s->status = 0;
     }
@@ -291,7 +307,7 @@ static void stream_end(struct upstream_stream *s)
     if (!ex)
         return;
     s->ex = NULL;
-    event_del(s->timer);
+    timeout_cancel(&s->timer);
     exchange_upstream_end(ex);
 }
 
@@ -300,10 +316,9 @@ static void on_response_head(struct upstream_stream *s, const nghttp2_frame *fra
     if (s->status >= 100 && s->status < 200)
         return; /* interim response: wait for the final one */
     s->head_seen = true;
-    if (s->ex) {
-        exchange_upstream_head(s->ex, s->status, &s->resp_headers, s->content_length);
-        header_list_free(&s->resp_headers);
-    }
+    if (s->ex && s->resp_headers)
+        exchange_upstream_head(s->ex, s->status, s->resp_headers, s->content_length);
+    resp_headers_free(s);
 }
 
 static int on_frame_recv_cb(nghttp2_session *session, const nghttp2_frame *frame,
@@ -566,7 +581,8 @@ static void conn_flush(struct uconn *c)
         }
         if (n == 0)
             break;
-        if (evbuffer_add(transport_output(c->tr), data, (size_t)n) < 0) {
+        struct evbuffer *out = transport_output(c->tr);
+        if (!out || evbuffer_add(out, data, (size_t)n) < 0) {
             conn_fail(c, "out of memory");
             return;
         }
@@ -786,15 +802,24 @@ static struct uconn *conn_open(struct upstream_pool *p)
 
 /* ---- submitting streams ---- */
 
+/* One allocation, freed once the HEADERS frame is sent: the header table,
+ * then the values it points to that are not the exchange's own — the
+ * :path (the base URL's prefix and the client's target) and the
+ * content-length. */
 static int build_request_headers(struct upstream_stream *s, size_t *nvlen)
 {
     struct exchange *ex = s->ex;
     struct upstream_pool *p = s->pool;
     const char *connection = header_list_get(&ex->req_headers, "connection");
     size_t n = ex->req_headers.n + 6;
-    nghttp2_nv *nva = calloc(n, sizeof *nva);
+    const char *prefix = p->url.prefix;
+    size_t plen = strlen(prefix), tlen = strlen(ex->target);
+    nghttp2_nv *nva = calloc(1, n * sizeof *nva + plen + tlen + 1 + HTTP_UINT_MAX);
     if (!nva)
         return -1;
+    char *path = (char *)(nva + n), *clen = path + plen + tlen + 1;
+    memcpy(path, prefix, plen);
+    memcpy(path + plen, ex->target, tlen + 1);
     size_t i = 0;
 #define NV(nm, val, vl) do { nva[i].name = (uint8_t *)(nm); nva[i].namelen = strlen(nm); \
         nva[i].value = (uint8_t *)(val); nva[i].valuelen = (vl); \
@@ -802,11 +827,11 @@ static int build_request_headers(struct upstream_stream *s, size_t *nvlen)
     NV(":method", ex->method, strlen(ex->method));
     NV(":scheme", p->ctx ? "https" : "http", p->ctx ? 5u : 4u);
     NV(":authority", p->url.authority, strlen(p->url.authority));
-    NV(":path", s->path, strlen(s->path));
+    NV(":path", path, plen + tlen);
     bool body_method = strcmp(ex->method, "POST") == 0 || strcmp(ex->method, "PUT") == 0 ||
                        strcmp(ex->method, "PATCH") == 0;
     if (ex->body_len > 0 || body_method) {
-        NV("content-length", s->clen, http_format_uint(s->clen, ex->body_len));
+        NV("content-length", clen, http_format_uint(clen, ex->body_len));
     }
     bool te_trailers = false;
     for (size_t h = 0; h < ex->req_headers.n; h++) {
@@ -831,24 +856,10 @@ static int build_request_headers(struct upstream_stream *s, size_t *nvlen)
     return 0;
 }
 
-/* The :path sent upstream is the base URL's prefix and the client's target. */
-static int build_path(struct upstream_stream *s)
-{
-    const char *prefix = s->pool->url.prefix, *target = s->ex->target;
-    free(s->path);
-    size_t plen = strlen(prefix), tlen = strlen(target);
-    s->path = malloc(plen + tlen + 1);
-    if (!s->path)
-        return -1;
-    memcpy(s->path, prefix, plen);
-    memcpy(s->path + plen, target, tlen + 1);
-    return 0;
-}
-
 static void stream_start(struct uconn *c, struct upstream_stream *s)
 {
     size_t nvlen;
-    if (build_path(s) < 0 || build_request_headers(s, &nvlen) < 0) {
+    if (build_request_headers(s, &nvlen) < 0) {
         stream_fail_exchange(s, 500, "out of memory");
         stream_free(s);
         return;
@@ -937,7 +948,7 @@ static void dispatch_cb(evutil_socket_t fd, short what, void *arg)
      * exchange, and that may release other waiting streams */
     while ((s = waitq_next_placeable(p, &c))) {
         waitq_remove(p, s);
-        event_del(s->timer);
+        timeout_cancel(&s->timer);
         stream_start(c, s);
         if (++started % 16 == 0)
             conn_flush(c);
@@ -994,8 +1005,9 @@ static bool client_stalled(struct upstream_stream *s)
     return false;
 }
 
-static void stream_timeout_cb(evutil_socket_t fd, short what, void *arg)
+static void stream_timeout_cb(struct timeout *t, void *arg)
 {
+    (void)t;
     struct upstream_stream *s = arg;
     char msg[160];
     switch (s->timer_kind) {
@@ -1036,10 +1048,9 @@ static void stream_timeout_cb(evutil_socket_t fd, short what, void *arg)
 static void stream_free(struct upstream_stream *s)
 {
     assert(s->magic == STREAM_MAGIC);
-    event_free(s->timer);
-    header_list_free(&s->resp_headers);
+    timeout_cancel(&s->timer);
+    resp_headers_free(s);
     free(s->nva);
-    free(s->path);
     s->magic = 0;
     free(s);
 }
@@ -1053,11 +1064,7 @@ int upstream_submit(struct upstream_pool *p, struct exchange *ex)
     s->pool = p;
     s->ex = ex;
     s->content_length = -1;
-    s->timer = evtimer_new(p->base, stream_timeout_cb, s);
-    if (!s->timer) {
-        free(s);
-        return -1;
-    }
+    timeout_init(&s->timer, stream_timeout_cb, s);
     ex->ustream = s;
     waitq_push(p, s, false);
     stream_arm(s, TIMER_POOL);
@@ -1074,7 +1081,7 @@ void upstream_stream_consume(struct upstream_stream *s, size_t n)
     if (!s->conn || !conn_alive(s->conn) || n == 0)
         return;
     /* (pending: the response has not ended, its silence is still timed) */
-    bool held = s->timer_kind == TIMER_READ && event_pending(s->timer, EV_TIMEOUT, NULL) &&
+    bool held = s->timer_kind == TIMER_READ && timeout_armed(&s->timer) &&
                 stream_held_back(s);
     nghttp2_session_consume(s->conn->session, s->stream_id, n);
     conn_flush(s->conn);
@@ -1087,7 +1094,7 @@ void upstream_stream_release(struct upstream_stream *s)
 {
     assert(s->magic == STREAM_MAGIC);
     s->ex = NULL;
-    event_del(s->timer);
+    timeout_cancel(&s->timer);
     if (!s->conn) { /* still waiting for a connection */
         waitq_remove(s->pool, s);
         stream_free(s);
@@ -1113,8 +1120,9 @@ static void pool_set_limits(struct upstream_pool *p, const struct settings *s)
     p->pool_tv = seconds_tv(s->upstream_pool_timeout);
 }
 
-struct upstream_pool *upstream_pool_new(struct event_base *base, struct evdns_base *dns,
-                                        const struct settings *s, char *err, size_t errlen)
+struct upstream_pool *upstream_pool_new(struct event_base *base, struct timeout_wheel *timeouts,
+                                        struct evdns_base *dns, const struct settings *s,
+                                        char *err, size_t errlen)
 {
     struct upstream_pool *p = calloc(1, sizeof *p);
     if (!p) {
@@ -1124,6 +1132,7 @@ struct upstream_pool *upstream_pool_new(struct event_base *base, struct evdns_ba
     p->magic = POOL_MAGIC;
     p->refs = 1;
     p->base = base;
+    p->timeouts = timeouts;
     p->dns = dns;
     p->url = s->upstream;
     p->ca_file = strdup(s->upstream_ca_file ? s->upstream_ca_file : "");

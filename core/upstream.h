@@ -24,12 +24,15 @@
 struct event_base;
 struct evdns_base;
 struct exchange;
+struct timeout_wheel;
 struct upstream_pool;
 struct upstream_stream;
 
-/* Create a pool for the settings' upstream. `client_ctx` verifies peers. */
-struct upstream_pool *upstream_pool_new(struct event_base *base, struct evdns_base *dns,
-                                        const struct settings *s, char *err, size_t errlen);
+/* Create a pool for the settings' upstream; its streams' timers run on
+ * `timeouts`, which must outlive it. */
+struct upstream_pool *upstream_pool_new(struct event_base *base, struct timeout_wheel *timeouts,
+                                        struct evdns_base *dns, const struct settings *s,
+                                        char *err, size_t errlen);
 struct upstream_pool *upstream_pool_ref(struct upstream_pool *p);
 /* Drop a reference; the last one closes idle connections at once and busy
  * ones when their streams end. */
