@@ -32,6 +32,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "tls_bio.h"
 #include "transport.h"
 
 #define TRANSPORT_MAGIC 0x5452414eu /* "TRAN" */
@@ -146,7 +147,7 @@ static int set_fd(struct transport *t, evutil_socket_t fd)
     t->ev = event_new(t->base, fd, EV_PERSIST, io_cb, t);
     if (!t->ev)
         return -1;
-    if (t->ssl && SSL_set_fd(t->ssl, fd) != 1)
+    if (t->ssl && tls_bio_attach(t->ssl) < 0)
         return -1;
     return 0;
 }
@@ -253,6 +254,7 @@ static int read_once(struct transport *t, bool *more)
     ssize_t n;
     if (t->ssl) {
         bool wr = false, ww = false;
+        tls_bio_use(t->fd);
         n = SSL_read(t->ssl, v.iov_base, (int)room);
         if (n <= 0) {
             int end = tls_outcome(t, (int)n, &wr, &ww);
@@ -340,6 +342,7 @@ static int write_some(struct transport *t, size_t *wrote)
             t->sock_err = ENOMEM;
             return TRANSPORT_ERROR;
         }
+        tls_bio_use(t->fd);
         int n = SSL_write(t->ssl, p, (int)want);
         if (n <= 0) {
             bool wr = false, ww = false;
@@ -390,6 +393,7 @@ static void now_open(struct transport *t)
 static void do_handshake(struct transport *t)
 {
     expect_empty_error_queue();
+    tls_bio_use(t->fd);
     int r = SSL_do_handshake(t->ssl);
     if (r == 1) {
         now_open(t);
@@ -642,8 +646,10 @@ static void destroy(struct transport *t)
         event_free(t->ev);
     if (t->ssl) {
         /* a close_notify for a peer that is still there; never waits */
-        if (t->state == ST_OPEN)
+        if (t->state == ST_OPEN) {
+            tls_bio_use(t->fd);
             SSL_shutdown(t->ssl);
+        }
         SSL_free(t->ssl);
     }
     if (t->fd >= 0)
