@@ -1,6 +1,7 @@
 /*
- * transport: a connection's bytes between its socket and two evbuffers, in
- * the clear or through OpenSSL (see transport.h for why it exists).
+ * transport: a connection's bytes between its socket and two evbuffers (each
+ * made only while it holds bytes), in the clear or through OpenSSL (see
+ * transport.h for why it exists).
  *
  * One event on the socket (an event is 128 bytes, and a held connection
  * should cost little): it watches for input while reading is on (or TLS
