@@ -31,6 +31,13 @@
 #define H1_MAGIC 0x48314331u   /* "H1C1" */
 #define MAX_HEAD (64 * 1024)   /* request line and headers; more is 431 */
 #define MAX_PIPELINED (64 * 1024)
+/* A lingering close (RFC 9112 9.6): after the last answer, stop sending
+ * but read and drop what the client still sends, for this long or this
+ * many bytes at most, before closing. Closing at once on a client still
+ * sending (a body cut at 413, say) makes the kernel answer its bytes with
+ * a reset, and a reset can destroy the answer before the client reads it. */
+#define LINGER_SECS 2.0
+#define LINGER_MAX_BYTES (4 * 1024 * 1024)
 /* Credit the upstream again once the client has taken all but this much. */
 #define WRITE_LOW_WATER (16 * 1024)
 /* At most this much room for the body next to the response head (see
@@ -38,7 +45,7 @@
 #define BODY_ROOM (8 * 1024)
 #define BODY_ROOM_UNKNOWN 2048
 
-enum h1_state { ST_HEAD, ST_BODY, ST_WAIT, ST_CLOSING };
+enum h1_state { ST_HEAD, ST_BODY, ST_WAIT, ST_CLOSING, ST_LINGERING };
 
 struct h1_conn {
     uint32_t magic;
@@ -57,6 +64,7 @@ struct h1_conn {
     bool resp_body;
     bool chunked_req;
     int64_t body_left;
+    size_t lingered;            /* bytes dropped while lingering */
     struct h1_chunked chunk;
     struct timeout timer;
 };
@@ -94,6 +102,15 @@ static void start_close(struct h1_conn *c)
     transport_set_write_low(c->tr, 0);
     arm_timer(c, c->core->gen->settings.client_idle_timeout); /* bound the flush */
     transport_defer(c->tr, resume_cb);
+}
+
+/* The last answer is out: linger (see LINGER_SECS), then close. */
+static void linger(struct h1_conn *c)
+{
+    c->state = ST_LINGERING;
+    transport_shutdown_write(c->tr);
+    transport_enable_read(c->tr, true);
+    arm_timer(c, LINGER_SECS);
 }
 
 /* An error found before or while reading a request: answered through an
@@ -326,6 +343,14 @@ static void process_input(struct h1_conn *c)
         if (in)
             evbuffer_drain(in, evbuffer_get_length(in));
         break;
+    case ST_LINGERING:
+        if (in) {
+            c->lingered += evbuffer_get_length(in);
+            evbuffer_drain(in, evbuffer_get_length(in));
+        }
+        if (c->lingered > LINGER_MAX_BYTES)
+            conn_free(c); /* it had its chance to read the answer */
+        break;
     }
 }
 
@@ -340,7 +365,7 @@ static void write_cb(struct transport *tr, void *arg)
     if (c->ex)
         exchange_front_drained(c->ex);
     if (c->state == ST_CLOSING && transport_pending(tr) == 0)
-        conn_free(c);
+        linger(c);
 }
 
 static void event_cb(struct transport *tr, int what, void *arg)
@@ -370,6 +395,9 @@ static void timer_cb(struct timeout *t, void *arg)
     case ST_CLOSING:
         conn_free(c); /* the client stopped reading its answer */
         break;
+    case ST_LINGERING:
+        conn_free(c);
+        break;
     case ST_WAIT:
         break;
     }
@@ -381,9 +409,11 @@ static void resume_cb(struct transport *tr, void *arg)
     struct h1_conn *c = arg;
     if (c->state == ST_CLOSING) {
         if (transport_pending(c->tr) == 0)
-            conn_free(c);
+            linger(c);
         return;
     }
+    if (c->state == ST_LINGERING)
+        return;
     transport_enable_read(c->tr, true);
     process_input(c);
 }

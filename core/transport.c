@@ -88,6 +88,7 @@ struct transport {
     bool write_blocked;     /* the socket is full */
     bool flush_pending;     /* kicked for queued output */
     bool freed;             /* transport_free called while callbacks ran */
+    bool write_shut;        /* transport_shutdown_write: nothing more to send */
 };
 
 static void io_cb(evutil_socket_t fd, short what, void *arg);
@@ -647,7 +648,7 @@ static void destroy(struct transport *t)
         event_free(t->ev);
     if (t->ssl) {
         /* a close_notify for a peer that is still there; never waits */
-        if (t->state == ST_OPEN) {
+        if (t->state == ST_OPEN && !t->write_shut) {
             tls_bio_use(t->fd);
             SSL_shutdown(t->ssl);
         }
@@ -709,6 +710,20 @@ void transport_enable_read(struct transport *t, bool on)
     update_watch(t);
     if (on && t->ssl && SSL_has_pending(t->ssl))
         kick(t, EV_READ);
+}
+
+void transport_shutdown_write(struct transport *t)
+{
+    if (t->state != ST_OPEN || t->write_shut)
+        return;
+    t->write_shut = true;
+    if (t->ssl) {
+        tls_bio_use(t->fd);
+        expect_empty_error_queue();
+        SSL_shutdown(t->ssl); /* close_notify; reading goes on */
+        ERR_clear_error();
+    }
+    shutdown(t->fd, SHUT_WR);
 }
 
 struct evbuffer *transport_input(struct transport *t)

@@ -79,6 +79,10 @@ struct evbuffer *transport_input(struct transport *t);
 struct evbuffer *transport_output(struct transport *t);
 /* Bytes queued and not yet handed to the socket. */
 size_t transport_pending(const struct transport *t);
+/* Send nothing more (call it once nothing is queued): TLS
+ * close_notify, then the socket's FIN. Reading goes on, for a lingering
+ * close. */
+void transport_shutdown_write(struct transport *t);
 
 /* Resolve host (through dns), connect to the first address, then run the
  * client TLS handshake if the transport has an SSL. 0, or -1 if it could
