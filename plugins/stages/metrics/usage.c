@@ -173,6 +173,16 @@ int sse_feed(struct sse_reader *r, const char *p, size_t n, struct usage *u)
         }
         r->line[r->line_len++] = c;
     }
+    /* The piece ended between two events: keep no buffers until the next.
+     * A stream held open for minutes, an event every few seconds, would
+     * otherwise keep half a kilobyte for nothing; this costs an allocation
+     * or two per piece of the stream. */
+    if (r->line_len == 0 && r->data_len == 0) {
+        free(r->line);
+        free(r->data);
+        r->line = r->data = NULL;
+        r->line_cap = r->data_cap = 0;
+    }
     return rv;
 }
 
