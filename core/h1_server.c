@@ -63,6 +63,7 @@ struct h1_conn {
     bool resp_chunked;
     bool resp_body;
     bool chunked_req;
+    bool linger_close;          /* the client may still be sending: linger */
     int64_t body_left;
     size_t lingered;            /* bytes dropped while lingering */
     struct h1_chunked chunk;
@@ -95,6 +96,10 @@ static void arm_timer(struct h1_conn *c, double seconds)
 /* Close once everything queued has been written. */
 static void start_close(struct h1_conn *c)
 {
+    struct evbuffer *in = transport_input(c->tr);
+    if (c->state == ST_BODY || (c->state == ST_HEAD && c->head_started) ||
+        (in && evbuffer_get_length(in) > 0))
+        c->linger_close = true; /* a request cut short, or bytes unread */
     c->state = ST_CLOSING;
     c->keep_alive = false;
     timeout_cancel(&c->timer);
@@ -104,9 +109,14 @@ static void start_close(struct h1_conn *c)
     transport_defer(c->tr, resume_cb);
 }
 
-/* The last answer is out: linger (see LINGER_SECS), then close. */
+/* The last answer is out: linger (see LINGER_SECS) if the client may
+ * still be sending, then close. An idle connection closes at once. */
 static void linger(struct h1_conn *c)
 {
+    if (!c->linger_close) {
+        conn_free(c);
+        return;
+    }
     c->state = ST_LINGERING;
     transport_shutdown_write(c->tr);
     transport_enable_read(c->tr, true);
@@ -118,6 +128,7 @@ static void linger(struct h1_conn *c)
 static void reject(struct h1_conn *c, int status, const char *message)
 {
     c->keep_alive = false;
+    c->linger_close = true; /* the rest of the request may still be coming */
     struct exchange *ex = c->ex;
     if (!ex) {
         ex = exchange_new(c->core, c->listener, &h1_front_ops, c, "HTTP/1.1");

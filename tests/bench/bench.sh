@@ -484,17 +484,17 @@ report() {
     line "  at mock / left 10s after / gone in" c_act hh1.r1
     line "  RSS after the clients left" c_mib hh1.r1.after
     line "  RSS after the last round" c_mib hh1.r$HOLD_ROUNDS.after
-    line "  rounds 2..$HOLD_ROUNDS: peak RSS growth, MiB" c_grow hh1
+    [ "$HOLD_ROUNDS" -lt 2 ] || line "  rounds 2..$HOLD_ROUNDS: peak RSS growth, MiB" c_grow hh1
     line "$HOLD SSE held, HTTP/1.1 one by one: RSS" c_mib hh1seq.r1.rss
     line "  KiB per held stream" c_per hh1seq.r1
     line "  at mock / left 10s after / gone in" c_act hh1seq.r1
-    line "  rounds 2..$HOLD_ROUNDS: peak RSS growth, MiB" c_grow hh1seq
+    [ "$HOLD_ROUNDS" -lt 2 ] || line "  rounds 2..$HOLD_ROUNDS: peak RSS growth, MiB" c_grow hh1seq
     line "$HOLD SSE held, h2 (10 conns): RSS" c_mib hh2.r1.rss
     line "  KiB per held stream" c_per hh2.r1
     line "  at mock / left 10s after / gone in" c_act hh2.r1
     line "  RSS after the clients left" c_mib hh2.r1.after
     line "  RSS after the last round" c_mib hh2.r$HOLD_ROUNDS.after
-    line "  rounds 2..$HOLD_ROUNDS: peak RSS growth, MiB" c_grow hh2
+    [ "$HOLD_ROUNDS" -lt 2 ] || line "  rounds 2..$HOLD_ROUNDS: peak RSS growth, MiB" c_grow hh2
     echo "KiB per held stream = (RSS with $HOLD streams open - RSS just before) / $HOLD; each front"
     echo "protocol on a fresh process after a light warm-up; $HOLD_ROUNDS rounds in a row on that process.
 'at mock' = streams open at the mock while held;"
