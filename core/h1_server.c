@@ -65,7 +65,7 @@ struct h1_conn {
     bool chunked_req;
     bool linger_close;          /* the client may still be sending: linger */
     int64_t body_left;
-    size_t lingered;            /* bytes dropped while lingering */
+    size_t lingered;            /* bytes dropped since the close began */
     struct h1_chunked chunk;
     struct timeout timer;
 };
@@ -351,15 +351,12 @@ static void process_input(struct h1_conn *c)
             transport_enable_read(c->tr, false);
         break;
     case ST_CLOSING:
-        if (in)
-            evbuffer_drain(in, evbuffer_get_length(in));
-        break;
     case ST_LINGERING:
         if (in) {
             c->lingered += evbuffer_get_length(in);
             evbuffer_drain(in, evbuffer_get_length(in));
         }
-        if (c->lingered > LINGER_MAX_BYTES)
+        if (c->state == ST_LINGERING && c->lingered > LINGER_MAX_BYTES)
             conn_free(c); /* it had its chance to read the answer */
         break;
     }

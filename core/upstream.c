@@ -118,7 +118,8 @@ struct upstream_pool {
     struct upstream_url url;
     char *ca_file;
     int64_t max_conns, max_idle;
-    struct timeval connect_tv, read_tv, write_tv, pool_tv;
+    struct timeval connect_tv;      /* the connection's libevent timer */
+    double read_s, write_s, pool_s; /* the streams' timers (timeouts.h) */
     struct uconn *conns;
     size_t nconns, nconnecting;
     uint64_t last_serial;
@@ -145,11 +146,11 @@ static struct timeval seconds_tv(double s)
 
 static void stream_arm(struct upstream_stream *s, enum timer_kind kind)
 {
-    const struct timeval *tv = kind == TIMER_POOL ? &s->pool->pool_tv
-                               : kind == TIMER_WRITE ? &s->pool->write_tv
-                               : &s->pool->read_tv;
+    double seconds = kind == TIMER_POOL ? s->pool->pool_s
+                     : kind == TIMER_WRITE ? s->pool->write_s
+                     : s->pool->read_s;
     s->timer_kind = kind;
-    timeout_arm(s->pool->timeouts, &s->timer, (double)tv->tv_sec + (double)tv->tv_usec / 1e6);
+    timeout_arm(s->pool->timeouts, &s->timer, seconds);
 }
 
 /* Detach the exchange from the stream and tell it the outcome. */
@@ -998,8 +999,7 @@ static bool client_stalled(struct upstream_stream *s)
     } else {
         s->idle_periods++;
     }
-    double period = (double)s->pool->read_tv.tv_sec + s->pool->read_tv.tv_usec / 1e6;
-    if (s->idle_periods > 0 && s->idle_periods * period >= STALLED_CLIENT_MIN_SECS)
+    if (s->idle_periods > 0 && s->idle_periods * s->pool->read_s >= STALLED_CLIENT_MIN_SECS)
         return true;
     stream_arm(s, TIMER_READ);
     return false;
@@ -1014,7 +1014,7 @@ static void stream_timeout_cb(struct timeout *t, void *arg)
     case TIMER_POOL:
         waitq_remove(s->pool, s);
         snprintf(msg, sizeof msg, "no upstream connection available within "
-                 "UPSTREAM_POOL_TIMEOUT (%ld s)", (long)s->pool->pool_tv.tv_sec);
+                 "UPSTREAM_POOL_TIMEOUT (%ld s)", (long)s->pool->pool_s);
         stream_fail_exchange(s, 503, msg);
         stream_free(s);
         return;
@@ -1115,9 +1115,9 @@ static void pool_set_limits(struct upstream_pool *p, const struct settings *s)
     p->max_conns = s->upstream_max_connections;
     p->max_idle = s->upstream_max_keepalive_connections;
     p->connect_tv = seconds_tv(s->upstream_connect_timeout);
-    p->read_tv = seconds_tv(s->upstream_read_timeout);
-    p->write_tv = seconds_tv(s->upstream_write_timeout);
-    p->pool_tv = seconds_tv(s->upstream_pool_timeout);
+    p->read_s = s->upstream_read_timeout;
+    p->write_s = s->upstream_write_timeout;
+    p->pool_s = s->upstream_pool_timeout;
 }
 
 struct upstream_pool *upstream_pool_new(struct event_base *base, struct timeout_wheel *timeouts,
