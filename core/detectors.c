@@ -187,6 +187,42 @@ static bool holds_an_anchor(const struct detector *d, const char *sample)
 #define ADVICE "fix the detector's pattern or its samples, or set enabled: false for it " \
     "in the pipeline file"
 
+/* Look-alikes every detector must leave, checked beside each detector's
+ * own, so that a plugin lists only those of its own format: digests, ids,
+ * ordinary base64, prose and code that name a secret without holding one,
+ * and the scrubber's own placeholders (a request re-sends the model's
+ * earlier answers, which hold them). */
+static const char *const common_look_alikes[] = {
+    "commit 5b001a3ff416d4a3baf69dad8199bfca8b6f3a6a",
+    "sha256:9421cc1c93016f1c4261e5351d30b49895d1a0d1f13dce20c4fd32f640d00326",
+    "md5 34f087e51b429fe8110102c995f1abef",
+    "request 3f2b8c1e-9d4a-4e7b-b5c6-0a1d2e3f4a5b",
+    "SGVsbG8sIHdvcmxkISBUaGlzIGlzIGp1c3QgYmFzZTY0Lg==",
+    "Send the token in the Authorization header as Bearer, never in the URL.",
+    "https://docs.example.com/api/v1/keys?page=2#tokens",
+    "/home/dev/project/src/auth/token_store.py:42",
+    "v1.2.3-rc.1+build.5 at 2026-12-06T16:00:00Z",
+    "const password = process.env.DB_PASSWORD;",
+    "DB_PASSWORD=<CREDENTIAL_1> token: <GITHUB_TOKEN_2> by <EMAIL_HMAC:8A6D6220>",
+    NULL,
+};
+
+static int check_must_not(const struct detector *d, const char *const *samples,
+                          const char *whose, char *err, size_t errlen)
+{
+    char q[120];
+    size_t ms, me;
+    for (const char *const *s = samples; s && *s; s++) {
+        if (detector_find(d, *s, strlen(*s), 0, &ms, &me) != 0) {
+            quote(*s, sizeof q, q, sizeof q);
+            snprintf(err, errlen, "detector %s fails %s sample: \"%s\" must not match "
+                     "and does; %s", d->pub.name, whose, q, ADVICE);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int detector_check_samples(const struct detector *d, char *err, size_t errlen)
 {
     char q[120];
@@ -211,15 +247,9 @@ int detector_check_samples(const struct detector *d, char *err, size_t errlen)
                  "at least one; add some to it, or set enabled: false for it", d->pub.name);
         return -1;
     }
-    for (const char *const *s = d->spec.must_not_match; s && *s; s++) {
-        if (detector_find(d, *s, strlen(*s), 0, &ms, &me) != 0) {
-            quote(*s, sizeof q, q, sizeof q);
-            snprintf(err, errlen, "detector %s fails its own sample: \"%s\" must not match "
-                     "and does; %s", d->pub.name, q, ADVICE);
-            return -1;
-        }
-    }
-    return 0;
+    if (check_must_not(d, d->spec.must_not_match, "its own", err, errlen) < 0)
+        return -1;
+    return check_must_not(d, common_look_alikes, "the common", err, errlen);
 }
 
 void detectors_sort(struct detector **v, size_t n)

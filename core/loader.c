@@ -171,9 +171,11 @@ int loader_open(const char *path, enum apx_kind kind, struct loaded_plugin *out,
                  kind == APX_KIND_STAGE ? "stage" : "detector");
         goto fail;
     }
-    if (!valid_name(out->desc->name) || !out->desc->version || !out->desc->init) {
-        snprintf(err, errlen, "%s: descriptor lacks a valid name ([a-z0-9_]+), a version "
-                 "or an init function", path);
+    /* a detector is data (a pattern or find(), samples): it needs no init */
+    if (!valid_name(out->desc->name) || !out->desc->version ||
+        (kind == APX_KIND_STAGE && !out->desc->init)) {
+        snprintf(err, errlen, "%s: descriptor lacks a valid name ([a-z0-9_]+), a version%s",
+                 path, kind == APX_KIND_STAGE ? " or an init function" : "");
         goto fail;
     }
     out->path = strdup(path);

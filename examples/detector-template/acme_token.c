@@ -31,23 +31,12 @@ static const char *const must_not_match[] = {
 
 static const char *const anchors[] = { "acme_", NULL };
 
-static int acme_init(const struct apx_host *host, const struct apx_config *cfg,
-                     void **state, struct apx_error *err)
-{
-    (void)cfg;
-    (void)err;
-    *state = NULL;
-    host->log(host, APX_LOG_DEBUG, "acme_token detector ready");
-    return 0;
-}
-
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "acme_token",
     .version = "1.0.0",
     .description = "ACME Corp API tokens (template detector)",
-    .init = acme_init,
     .detector = {
         .struct_size = sizeof(struct apx_detector_spec),
         .label = "ACME_TOKEN",

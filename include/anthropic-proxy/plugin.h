@@ -346,7 +346,9 @@ struct apx_plugin {
     const char *description;     /* one line */
 
     /* Called once per generation. `state` is the plugin's to set; on
-     * failure return -1 with err filled: the generation is not used. */
+     * failure return -1 with err filled: the generation is not used.
+     * Required of stages; a detector without state leaves it NULL (its
+     * find() and validate() then get a NULL state). */
     int (*init)(const struct apx_host *host, const struct apx_config *cfg,
                 void **state, struct apx_error *err);
     /* Called when the generation ends (its last exchange finished). */

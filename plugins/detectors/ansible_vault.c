@@ -53,23 +53,12 @@ static const char *const must_not_match[] = {
 
 static const char *const anchors[] = { "$ANSIBLE_VAULT;", NULL };
 
-static int ansible_vault_init(const struct apx_host *host, const struct apx_config *cfg,
-                              void **state, struct apx_error *err)
-{
-    (void)host;
-    (void)cfg;
-    (void)err;
-    *state = NULL;
-    return 0;
-}
-
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "ansible_vault",
     .version = "1.0.0",
     .description = "Ansible Vault blocks, the header and all the hex lines",
-    .init = ansible_vault_init,
     .detector = {
         .struct_size = sizeof(struct apx_detector_spec),
         .label = "ANSIBLE_VAULT",

@@ -39,23 +39,12 @@ static const char *const anchors[] = {
     "A3T", NULL,
 };
 
-static int aws_access_key_init(const struct apx_host *host, const struct apx_config *cfg,
-                               void **state, struct apx_error *err)
-{
-    (void)host;
-    (void)cfg;
-    (void)err;
-    *state = NULL;
-    return 0;
-}
-
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "aws_access_key",
     .version = "1.0.0",
     .description = "AWS access key ids (AKIA, ASIA, AROA... + 16 base32)",
-    .init = aws_access_key_init,
     .detector = {
         .struct_size = sizeof(struct apx_detector_spec),
         .label = "AWS_ACCESS_KEY",

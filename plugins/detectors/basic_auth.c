@@ -35,16 +35,6 @@ static const char *const must_not_match[] = {
 
 static const char *const anchors[] = { "Basic", "basic", "BASIC", NULL };
 
-static int basic_auth_init(const struct apx_host *host, const struct apx_config *cfg,
-                           void **state, struct apx_error *err)
-{
-    (void)host;
-    (void)cfg;
-    (void)err;
-    *state = NULL;
-    return 0;
-}
-
 static int b64_value(char c)
 {
     if (c >= 'A' && c <= 'Z')
@@ -97,7 +87,6 @@ APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     .name = "basic_auth",
     .version = "1.0.0",
     .description = "The credential after \"Basic \" (the word stays)",
-    .init = basic_auth_init,
     .detector = {
         .struct_size = sizeof(struct apx_detector_spec),
         .label = "BASIC_AUTH",

@@ -45,16 +45,6 @@ static const char *const must_not_match[] = {
 
 static const char *const anchors[] = { "Bearer", "bearer", "BEARER", NULL };
 
-static int bearer_token_init(const struct apx_host *host, const struct apx_config *cfg,
-                             void **state, struct apx_error *err)
-{
-    (void)host;
-    (void)cfg;
-    (void)err;
-    *state = NULL;
-    return 0;
-}
-
 /* 1 if the credential has a digit or is long enough not to be a word. */
 static int bearer_token_validate(void *state, const char *match, size_t len)
 {
@@ -73,7 +63,6 @@ APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     .name = "bearer_token",
     .version = "1.0.0",
     .description = "The credential after \"Bearer \" (the word stays)",
-    .init = bearer_token_init,
     .detector = {
         .struct_size = sizeof(struct apx_detector_spec),
         .label = "BEARER_TOKEN",

@@ -65,23 +65,12 @@ static const char *const must_not_match[] = {
 
 static const char *const anchors[] = { "://", NULL };
 
-static int db_connection_string_init(const struct apx_host *host, const struct apx_config *cfg,
-                                     void **state, struct apx_error *err)
-{
-    (void)host;
-    (void)cfg;
-    (void)err;
-    *state = NULL;
-    return 0;
-}
-
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "db_connection_string",
     .version = "1.0.0",
     .description = "Database and broker URLs with a password (postgres://user:pass@host/db...)",
-    .init = db_connection_string_init,
     .detector = {
         .struct_size = sizeof(struct apx_detector_spec),
         .label = "DB_CONNECTION_STRING",

@@ -218,23 +218,12 @@ static const char *const must_not_match[] = {
 
 static const char *const anchors[] = { "@", NULL };
 
-static int email_init(const struct apx_host *host, const struct apx_config *cfg, void **state,
-                      struct apx_error *err)
-{
-    (void)host;
-    (void)cfg;
-    (void)err;
-    *state = NULL;
-    return 0;
-}
-
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "email",
     .version = "1.0.0",
     .description = "E-mail addresses (identifier: an HMAC placeholder)",
-    .init = email_init,
     .detector = {
         .struct_size = sizeof(struct apx_detector_spec),
         .label = "EMAIL",

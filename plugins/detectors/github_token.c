@@ -34,23 +34,12 @@ static const char *const must_not_match[] = {
 static const char *const anchors[] = { "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_",
                                        NULL };
 
-static int github_token_init(const struct apx_host *host, const struct apx_config *cfg,
-                             void **state, struct apx_error *err)
-{
-    (void)host;
-    (void)cfg;
-    (void)err;
-    *state = NULL;
-    return 0;
-}
-
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "github_token",
     .version = "1.0.0",
     .description = "GitHub tokens (ghp_, gho_, ghu_, ghs_, ghr_ + 36; github_pat_)",
-    .init = github_token_init,
     .detector = {
         .struct_size = sizeof(struct apx_detector_spec),
         .label = "GITHUB_TOKEN",

@@ -41,23 +41,12 @@ static const char *const anchors[] = {
     "X-VAULT-TOKEN", NULL,
 };
 
-static int hashicorp_vault_token_init(const struct apx_host *host, const struct apx_config *cfg,
-                                      void **state, struct apx_error *err)
-{
-    (void)host;
-    (void)cfg;
-    (void)err;
-    *state = NULL;
-    return 0;
-}
-
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "hashicorp_vault_token",
     .version = "1.0.0",
     .description = "HashiCorp Vault tokens (hvs., hvb., hvr.; legacy s. after VAULT_TOKEN)",
-    .init = hashicorp_vault_token_init,
     .detector = {
         .struct_size = sizeof(struct apx_detector_spec),
         .label = "HASHICORP_VAULT_TOKEN",

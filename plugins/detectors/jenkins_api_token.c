@@ -56,23 +56,12 @@ static const char *const must_not_match[] = {
 
 static const char *const anchors[] = { "11", NULL };
 
-static int jenkins_api_token_init(const struct apx_host *host, const struct apx_config *cfg,
-                                  void **state, struct apx_error *err)
-{
-    (void)host;
-    (void)cfg;
-    (void)err;
-    *state = NULL;
-    return 0;
-}
-
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "jenkins_api_token",
     .version = "1.0.0",
     .description = "Jenkins API tokens (11 + 32 hex)",
-    .init = jenkins_api_token_init,
     .detector = {
         .struct_size = sizeof(struct apx_detector_spec),
         .label = "JENKINS_API_TOKEN",

@@ -41,16 +41,6 @@ static const char *const must_not_match[] = {
 
 static const char *const anchors[] = { "sk-", NULL };
 
-static int openai_key_init(const struct apx_host *host, const struct apx_config *cfg,
-                           void **state, struct apx_error *err)
-{
-    (void)host;
-    (void)cfg;
-    (void)err;
-    *state = NULL;
-    return 0;
-}
-
 /* 0 for "sk-<kind>-" followed by lower-case words and hyphens only. */
 static int openai_key_validate(void *state, const char *match, size_t len)
 {
@@ -78,7 +68,6 @@ APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     .name = "openai_key",
     .version = "1.0.0",
     .description = "OpenAI API keys (sk-proj-, sk-svcacct-, sk-admin-, legacy sk- + 48)",
-    .init = openai_key_init,
     .detector = {
         .struct_size = sizeof(struct apx_detector_spec),
         .label = "OPENAI_KEY",

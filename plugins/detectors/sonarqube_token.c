@@ -28,23 +28,12 @@ static const char *const must_not_match[] = {
 
 static const char *const anchors[] = { "sqp_", "squ_", "sqa_", NULL };
 
-static int sonarqube_token_init(const struct apx_host *host, const struct apx_config *cfg,
-                                void **state, struct apx_error *err)
-{
-    (void)host;
-    (void)cfg;
-    (void)err;
-    *state = NULL;
-    return 0;
-}
-
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "sonarqube_token",
     .version = "1.0.0",
     .description = "SonarQube tokens (sqp_, squ_, sqa_ + 40 hex)",
-    .init = sonarqube_token_init,
     .detector = {
         .struct_size = sizeof(struct apx_detector_spec),
         .label = "SONARQUBE_TOKEN",

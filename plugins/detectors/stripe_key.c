@@ -30,23 +30,12 @@ static const char *const must_not_match[] = {
 static const char *const anchors[] = { "sk_live_", "sk_test_", "sk_prod_", "rk_live_", "rk_test_",
                                        "rk_prod_", NULL };
 
-static int stripe_key_init(const struct apx_host *host, const struct apx_config *cfg,
-                           void **state, struct apx_error *err)
-{
-    (void)host;
-    (void)cfg;
-    (void)err;
-    *state = NULL;
-    return 0;
-}
-
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "stripe_key",
     .version = "1.0.0",
     .description = "Stripe secret and restricted keys (sk_live_, sk_test_, rk_live_, rk_test_)",
-    .init = stripe_key_init,
     .detector = {
         .struct_size = sizeof(struct apx_detector_spec),
         .label = "STRIPE_KEY",

@@ -282,8 +282,8 @@ static int check_plugin(struct loaded *l, const char *path, const struct apx_con
     struct detector *d = &l->d;
 
     if (p->abi_major != APX_ABI_MAJOR || p->abi_minor > APX_ABI_MINOR ||
-        p->kind != APX_KIND_DETECTOR || !p->name || !p->init) {
-        snprintf(err, errlen, "%s: not a detector plugin of ABI %d.%d with a name and init",
+        p->kind != APX_KIND_DETECTOR || !p->name) {
+        snprintf(err, errlen, "%s: not a detector plugin of ABI %d.%d with a name",
                  path, APX_ABI_MAJOR, APX_ABI_MINOR);
         return -1;
     }
@@ -296,7 +296,7 @@ static int check_plugin(struct loaded *l, const char *path, const struct apx_con
         snprintf(err, errlen, "%s: detector.struct_size is not set", p->name);
         return -1;
     }
-    if (p->init(&mock_host, cfg, &d->state, &perr) != 0) {
+    if (p->init && p->init(&mock_host, cfg, &d->state, &perr) != 0) {
         snprintf(err, errlen, "%s: init failed: %s", p->name, perr.message);
         return -1;
     }
