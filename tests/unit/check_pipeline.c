@@ -416,6 +416,26 @@ START_TEST(bad_priority_and_enabled)
 }
 END_TEST
 
+START_TEST(detector_actions)
+{
+    OK("detectors:\n  - plugin: a\n  - plugin: b\n    action: observe\n"
+       "  - plugin: c\n    action: block\n  - plugin: d\n    action: pseudonymize\n");
+    ck_assert_int_eq(P.detectors[0].action, APX_ACTION_PSEUDONYMIZE);
+    ck_assert_int_eq(P.detectors[1].action, APX_ACTION_OBSERVE);
+    ck_assert_int_eq(P.detectors[2].action, APX_ACTION_BLOCK);
+    ck_assert_int_eq(P.detectors[3].action, APX_ACTION_PSEUDONYMIZE);
+    /* a core key: not left among the plugin's options */
+    ck_assert_ptr_null(config_get(&P.detectors[1].config, "action"));
+    pipeline_free(&P);
+    ERR("detectors:\n  - plugin: a\n    action: redact\n", "pipeline.yaml:3:13: ",
+        "action 'redact' is not valid; expected pseudonymize, observe or block");
+    ERR("detectors:\n  - plugin: a\n    action: [block]\n", "pipeline.yaml:3:5: ",
+        "'action' is a list; expected pseudonymize, observe or block");
+    ERR("stages:\n  - plugin: a\n    action: block\n", "pipeline.yaml:3:5: ",
+        "unknown key 'action' in a stage");
+}
+END_TEST
+
 START_TEST(anchors_and_aliases)
 {
     ERR("stages:\n  - &s {plugin: a}\n  - *s\n", "pipeline.yaml:2:5: ",
@@ -870,6 +890,7 @@ static Suite *pipeline_suite(void)
     tcase_add_test(bad, duplicates);
     tcase_add_test(bad, bad_names_and_plugins);
     tcase_add_test(bad, bad_priority_and_enabled);
+    tcase_add_test(bad, detector_actions);
     tcase_add_test(bad, anchors_and_aliases);
     tcase_add_test(bad, unknown_tags);
     tcase_add_test(bad, nesting_over_32);
