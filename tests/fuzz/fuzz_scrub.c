@@ -165,10 +165,14 @@ static void check_spans(const uint8_t *in, size_t n, const struct scrub_result *
     CHECK(memcmp(in + from, r->body + ofrom, n - from) == 0);
 }
 
-static int ends_with(const char *k, const char *sfx)
+/* Key suffixes are matched in any case (contentSignature), block types
+ * exactly, as the engine does. */
+static int ends_with(const char *k, const char *sfx, int any_case)
 {
     size_t a = strlen(k), b = strlen(sfx);
-    return a >= b && strcasecmp(k + a - b, sfx) == 0;
+    if (a < b)
+        return 0;
+    return any_case ? strcasecmp(k + a - b, sfx) == 0 : strcmp(k + a - b, sfx) == 0;
 }
 
 static const char *type_of(json_t *obj)
@@ -182,11 +186,11 @@ static int kept_member(json_t *obj, const char *key)
 {
     const char *type = type_of(obj);
     if (strcmp(key, "thinking") == 0 || strcmp(key, "cache_control") == 0 ||
-        strcmp(key, "tool_use_id") == 0 || ends_with(key, "signature"))
+        strcmp(key, "tool_use_id") == 0 || ends_with(key, "signature", 1))
         return 1;
     if (strcmp(key, "data") == 0 && strcmp(type, "redacted_thinking") == 0)
         return 1;
-    return strcmp(key, "id") == 0 && ends_with(type, "tool_use");
+    return strcmp(key, "id") == 0 && ends_with(type, "tool_use", 0);
 }
 
 /* Same shape; kept values equal. `first_system`: obj is system[0]. */
