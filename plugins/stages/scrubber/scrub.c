@@ -795,8 +795,12 @@ static enum walk_rc classify_key(struct walk *w, struct frame *f, size_t s, size
     f->key_off = s;
     f->key_len = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
     f->key_kind = KEY_PLAIN;
-    if (n > 64)
-        return W_OK; /* no special key is that long, even escaped */
+    if (n > 64 && !esc) {
+        /* no other special key is that long: only the signature rule */
+        if (strncasecmp(k + n - 9, "signature", 9) == 0)
+            f->key_kind = KEY_SKIP;
+        return W_OK;
+    }
     if (esc) {
         enum walk_rc rc = decode_string(w, s, e, &n);
         if (rc != W_OK)
