@@ -776,6 +776,13 @@ static bool is_lit(const char *k, size_t n, struct lit l)
     return n == l.n && memcmp(k, l.s, n) == 0;
 }
 
+/* "signature" and any key ending in it, in any case (contentSignature): the
+ * API validates what they hold. */
+static bool ends_in_signature(const char *k, size_t n)
+{
+    return n >= 9 && strncasecmp(k + n - 9, "signature", 9) == 0;
+}
+
 /* Classify a member key. Keys with escapes are compared decoded. */
 static enum walk_rc classify_key(struct walk *w, struct frame *f, size_t s, size_t e, bool esc)
 {
@@ -788,8 +795,7 @@ static enum walk_rc classify_key(struct walk *w, struct frame *f, size_t s, size
                                        LIT("tool_use_id") };
     static const struct lit type = LIT("type"), data = LIT("data"), tools = LIT("tools"),
                             name = LIT("name"), description = LIT("description"),
-                            id = LIT("id"), system = LIT("system"), text = LIT("text"),
-                            signature = LIT("signature");
+                            id = LIT("id"), system = LIT("system"), text = LIT("text");
     const char *k = (const char *)w->p + s;
     size_t n = e - s;
     f->key_off = s;
@@ -797,7 +803,7 @@ static enum walk_rc classify_key(struct walk *w, struct frame *f, size_t s, size
     f->key_kind = KEY_PLAIN;
     if (n > 64 && !esc) {
         /* no other special key is that long: only the signature rule */
-        if (strncasecmp(k + n - 9, "signature", 9) == 0)
+        if (ends_in_signature(k, n))
             f->key_kind = KEY_SKIP;
         return W_OK;
     }
@@ -813,8 +819,8 @@ static enum walk_rc classify_key(struct walk *w, struct frame *f, size_t s, size
     for (size_t i = 0; i < sizeof keep / sizeof *keep; i++)
         if (is_lit(k, n, keep[i]))
             return f->key_kind = KEY_SKIP, W_OK;
-    if (n >= signature.n && strncasecmp(k + n - signature.n, signature.s, signature.n) == 0)
-        f->key_kind = KEY_SKIP; /* "signature", and any key ending in it (contentSignature) */
+    if (ends_in_signature(k, n))
+        f->key_kind = KEY_SKIP;
     else if (is_lit(k, n, type))
         f->key_kind = KEY_TYPE;
     else if (is_lit(k, n, data))
@@ -1226,7 +1232,6 @@ static int build_body(const struct scrub_engine *e, const struct walk *w,
 static void count_findings(const struct scrub_engine *e, const struct walk *w,
                            struct scrub_result *res)
 {
-    res->block_det = -1;
     for (size_t i = 0; i < w->nf; i++) {
         const struct finding *f = &w->f[i];
         res->hits[f->det]++;
@@ -1332,7 +1337,8 @@ enum scrub_outcome scrub_body(const struct scrub_engine *e, const uint8_t *body,
     }
     qsort(w.f, w.nf, sizeof *w.f, finding_cmp); /* deferred strings come late */
     count_findings(e, &w, res);
-    if (assign_placeholders(e, &w) < 0 || (rewrite && res->replaced + res->blocked > 0 && build_body(e, &w, res) < 0)) {
+    bool rebuild = rewrite && res->replaced + res->blocked > 0; /* observed: as it came */
+    if (assign_placeholders(e, &w) < 0 || (rebuild && build_body(e, &w, res) < 0)) {
         snprintf(res->error, sizeof res->error, "out of memory");
         res->outcome = SCRUB_FAILED;
         goto done;

@@ -9,8 +9,7 @@
  * observed, or make the request refused, as its `action:` in the pipeline
  * file says; SCRUB_UNSCANNABLE says whether a body it cannot scan (too
  * large, not JSON) is forwarded or refused. It never logs a found value.
- * Bodies of
- * worker_min_bytes (an option, 64 KiB by default) or more are scrubbed on a
+ * Bodies of worker_min_bytes (an option, 64 KiB by default) or more are scrubbed on a
  * worker thread (apx_host.work_submit), so a large body costs other clients
  * no wait; the hook answers APX_PENDING and resumes the exchange when done.
  */
@@ -33,6 +32,13 @@ struct detector_ref {
 
 /* A detector's findings counter under the action it has. */
 static const char *const action_names[] = { "pseudonymize", "observe", "block" };
+
+/* The detector's action; one this build does not know is taken as block, so
+ * nothing it was meant to stop leaves. */
+static enum apx_action action_of(const struct apx_detector *d)
+{
+    return d->action <= APX_ACTION_BLOCK ? d->action : APX_ACTION_BLOCK;
+}
 
 struct scrubber {
     const struct apx_host *host;
@@ -113,7 +119,7 @@ static int make_counters(struct scrubber *s, struct apx_error *err)
     for (size_t i = 0; ok && i < s->ndetectors; i++) {
         const struct apx_detector *d = s->refs[i].det;
         snprintf(name, sizeof name, "scrub_hits_total{detector=\"%s\",action=\"%s\"}",
-                 d->name, action_names[d->action <= APX_ACTION_BLOCK ? d->action : 0]);
+                 d->name, action_names[action_of(d)]);
         ok = (s->hits[i] = h->counter(h, name)) != NULL;
     }
     if (!ok)
@@ -141,8 +147,7 @@ static int build_engine(struct scrubber *s, const uint8_t key[SCRUB_KEY_LEN],
         dets[i] = (struct scrub_detector){ .name = d->name, .label = d->label,
                                            .tier = d->tier, .anchors = d->anchors,
                                            .find = find_via_host, .ctx = &s->refs[i],
-                                           .action = d->action <= APX_ACTION_BLOCK
-                                                         ? d->action : APX_ACTION_BLOCK };
+                                           .action = action_of(d) };
     }
     s->engine = scrub_engine_new(dets, s->ndetectors, key, err->message, sizeof err->message);
     free(dets);
