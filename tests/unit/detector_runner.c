@@ -41,6 +41,11 @@ static const struct {
 } builtin[] = {
     { "anthropic_key", 10 },        { "openai_key", 20 },
     { "aws_access_key", 30 },       { "github_token", 40 },
+    { "gitlab_token", 41 },         { "slack_token", 42 },
+    { "npm_token", 43 },            { "pypi_token", 44 },
+    { "dockerhub_token", 45 },      { "huggingface_token", 46 },
+    { "digitalocean_token", 47 },   { "shopify_token", 48 },
+    { "databricks_token", 49 },
     { "google_api_key", 50 },       { "stripe_key", 60 },
     { "private_key", 70 },          { "jwt", 80 },
     { "db_connection_string", 90 }, { "bearer_token", 100 },
