@@ -48,7 +48,7 @@ static const struct {
     { "databricks_token", 49 },
     { "google_api_key", 50 },       { "google_oauth_secret", 52 },
     { "stripe_key", 60 },
-    { "sendgrid_key", 62 },
+    { "sendgrid_key", 62 },         { "twilio_key", 64 },
     { "private_key", 70 },          { "jwt", 80 },
     { "db_connection_string", 90 }, { "bearer_token", 100 },
     { "basic_auth", 110 },          { "sonarqube_token", 120 },
