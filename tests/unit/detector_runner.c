@@ -50,6 +50,7 @@ static const struct {
     { "stripe_key", 60 },
     { "sendgrid_key", 62 },         { "twilio_key", 64 },
     { "private_key", 70 },          { "jwt", 80 },
+    { "azure_storage", 85 },
     { "db_connection_string", 90 }, { "bearer_token", 100 },
     { "basic_auth", 110 },          { "sonarqube_token", 120 },
     { "jenkins_api_token", 130 },   { "ansible_vault", 140 },
