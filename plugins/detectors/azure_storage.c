@@ -6,7 +6,8 @@
  * account, namespace and URL around it stay readable:
  *   - AccountKey=<88 base64 characters ending "=="> (a 512-bit key), as
  *     in DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...;
- *     EndpointSuffix=core.windows.net;
+ *     EndpointSuffix=core.windows.net, also at the end of a longer name
+ *     (StorageAccountKey=): the key's shape is what counts;
  *   - SharedAccessKey=<44 base64 characters ending "="> (a 256-bit key),
  *     as in Endpoint=sb://...;SharedAccessKeyName=...;SharedAccessKey=...
  *     (SharedAccessKeyName is the key's name and stays);
@@ -27,6 +28,7 @@
 static const char *const must_match[] = {
     "DefaultEndpointsProtocol=https;AccountName=fakeacct;AccountKey=ZmFrZSBBenVyZSBzdG9yYWdlIGFjY291bnQga2V5IGZvciBhbnRocm9waWMtcHJveHkgdGVzdHMuLi4uLi4uLg==;EndpointSuffix=core.windows.net",
     "AZURE_STORAGE_CONNECTION_STRING=\"AccountName=fakeacct;AccountKey=ZmFrZSBBenVyZSBrZXkgbnVtYmVyIHR3bywgbWFkZSB1cCBmb3IgdGVzdHMgb25seS4uLi4uLi4uLi4uLi4uLg==\"",
+    "storage_config: { StorageAccountKey=ZmFrZSBBenVyZSBrZXkgbnVtYmVyIHR3bywgbWFkZSB1cCBmb3IgdGVzdHMgb25seS4uLi4uLi4uLi4uLi4uLg== }",
     "Endpoint=sb://fake-ns.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=ZmFrZSBTZXJ2aWNlIEJ1cyBrZXkgZm9yIHRlc3RzLi4=",
     "HostName=fake-hub.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey=ZmFrZSBFdmVudCBIdWJzIGtleSBmb3IgdGVzdHMuLi4=;EntityPath=x",
     "https://fakeacct.blob.core.windows.net/c/b.txt?sv=2022-11-02&ss=b&srt=sco&sp=rl&se=2030-01-01T00:00:00Z&spr=https&sig=%2B%2F%2B%2FIGZha2UgU0FTIHNpZ25hdHVyZSwgMzIgYnl0ZXM%3D",
@@ -104,9 +106,9 @@ APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
         .label = "AZURE_STORAGE_KEY",
         .tier = APX_TIER_SECRET,
         .priority = 85,
-        .pattern = "(?|(?<![A-Za-z0-9_])AccountKey=(?<secret>[A-Za-z0-9+/]{86}+==)"
+        .pattern = "(?|AccountKey=(?<secret>[A-Za-z0-9+/]{86}+==)"
                    "(?![A-Za-z0-9+/=])"
-                   "|(?<![A-Za-z0-9_])SharedAccessKey=(?<secret>[A-Za-z0-9+/]{43}+=)"
+                   "|SharedAccessKey=(?<secret>[A-Za-z0-9+/]{43}+=)"
                    "(?![A-Za-z0-9+/=])"
                    /* sv=, se= or sp= first, then other parameters, then sig= */
                    "|(?<![A-Za-z0-9_])(?:sv|se|sp)=[^&\\s\"'<>#]{1,64}+"
