@@ -781,6 +781,24 @@ static int read_enabled(struct parse *ps, struct mark km, const struct cfg_node 
     return 0;
 }
 
+static int read_action(struct parse *ps, struct mark km, const struct cfg_node *v,
+                       struct pipeline_entry *e)
+{
+    static const char *const names[] = { "pseudonymize", "observe", "block" };
+    char s[SHOWN_SIZE];
+    if (v->type != CFG_SCALAR)
+        return type_error(ps, "action", km, v, "pseudonymize, observe or block");
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        if (strcmp(v->value, names[i]) == 0) {
+            e->action = (enum apx_action)i;
+            return 0;
+        }
+    }
+    errorf(ps, v->line, v->column, "action '%s' is not valid; expected pseudonymize, "
+           "observe or block", shown(v->value, s));
+    return -1;
+}
+
 static int read_options(struct parse *ps, struct mark km, const struct cfg_node *v,
                         struct pipeline_entry *e)
 {
@@ -856,6 +874,8 @@ static int read_detector(struct parse *ps, struct node *m, struct pipeline_entry
             rc = read_priority(ps, km, v, e);
         } else if (strcmp(key, "enabled") == 0) {
             rc = read_enabled(ps, km, v, e);
+        } else if (strcmp(key, "action") == 0) {
+            rc = read_action(ps, km, v, e);
         } else {
             i++;
             continue;

@@ -45,6 +45,7 @@ struct pipeline_entry {
     bool enabled;               /* detectors: `enabled`, default true */
     bool has_priority;          /* detectors: `priority` given */
     int priority;
+    enum apx_action action;     /* detectors: `action`, default pseudonymize */
     unsigned line, column;      /* of the entry, for messages */
     struct apx_config config;   /* `options:` for stages; for detectors, the
                                    entry's own keys besides name, plugin,

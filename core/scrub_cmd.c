@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,10 +124,15 @@ static void print_counter(void *arg, const char *name, uint64_t value)
 {
     (void)arg;
     const char *det = strstr(name, "{detector=\"");
+    const char *act = strstr(name, "action=\"");
     if (det && value) {
         det += strlen("{detector=\"");
-        fprintf(stderr, "  %-24.*s %llu\n", (int)strcspn(det, "\""), det,
-                (unsigned long long)value);
+        act = act ? act + strlen("action=\"") : "pseudonymize\"";
+        int alen = (int)strcspn(act, "\"");
+        bool plain = alen == 12 && strncmp(act, "pseudonymize", 12) == 0;
+        fprintf(stderr, "  %-24.*s %llu%s%.*s%s\n", (int)strcspn(det, "\""), det,
+                (unsigned long long)value, plain ? "" : " (", plain ? 0 : alen, act,
+                plain ? "" : ", not replaced)");
     }
 }
 
@@ -140,7 +146,7 @@ static int report(struct core *core, const struct exchange *ex, int verdict, siz
         return 1;
     }
     fprintf(stderr, "anthropic-proxy scrub: %zu bytes in %.3f ms (%.0f MB/s), %.3f ms of CPU "
-            "(%.0f MB/s); values replaced per detector:\n", in_len, secs * 1e3,
+            "(%.0f MB/s); findings per detector:\n", in_len, secs * 1e3,
             secs > 0 ? (double)in_len / 1e6 / secs : 0.0, cpu * 1e3,
             cpu > 0 ? (double)in_len / 1e6 / cpu : 0.0);
     counters_each(core->counters, "scrub_hits_total", print_counter, NULL);

@@ -58,6 +58,7 @@ struct setting_def {
 static const char *const log_levels[] = { "debug", "info", "warning", "error", NULL };
 static const char *const log_formats[] = { "text", "json", NULL };
 static const char *const scrub_modes[] = { "off", "pseudonymize", "audit", NULL };
+static const char *const scrub_unscannables[] = { "forward", "block", NULL };
 
 #define OFF(f) offsetof(struct settings, f)
 #define GIB (1024.0 * 1024.0 * 1024.0)
@@ -102,7 +103,10 @@ static const struct setting_def defs[] = {
     { "SCRUB_HMAC_KEY", T_HEXKEY, OFF(scrub_hmac_key), "", 0, 0, NULL, true,
       "64 hex characters; key for identifier placeholders, required unless SCRUB_MODE=off" },
     { "SCRUB_MAX_BODY_SIZE", T_INT, OFF(scrub_max_body_size), "10485760", 0, 4 * GIB,
-      NULL, true, "bodies larger than this many bytes are forwarded unscrubbed" },
+      NULL, true, "bodies larger than this many bytes cannot be scanned (see SCRUB_UNSCANNABLE)" },
+    { "SCRUB_UNSCANNABLE", T_ENUM, OFF(scrub_unscannable), "forward", 0, 0,
+      scrub_unscannables, true, "what to do with a POST body the scrubber cannot scan (over "
+      "SCRUB_MAX_BODY_SIZE, not JSON): forward it unchanged, or block it with a 413 or 400" },
     { "TLS_CERT", T_PATH, OFF(tls_cert), "${sysconfdir}/anthropic-proxy/server.crt", 0, 0,
       NULL, true, "PEM certificate (chain) of the HTTPS port" },
     { "TLS_KEY", T_PATH, OFF(tls_key), "${sysconfdir}/anthropic-proxy/server.key", 0, 0,

@@ -17,6 +17,7 @@
 #define SETTINGS_PREFIX "ANTHROPIC_PROXY_"
 
 enum scrub_mode { SCRUB_OFF, SCRUB_PSEUDONYMIZE, SCRUB_AUDIT };
+enum scrub_unscannable { SCRUB_UNSCANNABLE_FORWARD, SCRUB_UNSCANNABLE_BLOCK };
 
 /* The upstream base URL, taken apart once at validation. */
 struct upstream_url {
@@ -47,6 +48,7 @@ struct settings {
     int64_t scrub_mode;     /* enum scrub_mode */
     char *scrub_hmac_key;
     int64_t scrub_max_body_size;
+    int64_t scrub_unscannable; /* enum scrub_unscannable */
     char *tls_cert;
     char *tls_key;
     char *config;

@@ -603,6 +603,7 @@ static int detector_build(struct plugin_instance *p, struct detector **out, char
     d->pub.label = d->spec.label;
     d->pub.tier = d->spec.tier;
     d->pub.anchors = d->spec.anchors;
+    d->pub.action = p->entry->action;
     d->pub.priority = p->entry->has_priority ? p->entry->priority : d->spec.priority;
     if (!d->spec.label || !*d->spec.label ||
         strspn(d->spec.label, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != strlen(d->spec.label) ||

@@ -24,6 +24,9 @@
  *        APX_PENDING and apx_host.work_submit / resume: an on_request hook
  *        may hand CPU work to a worker thread and finish later, so one
  *        large body does not hold up every other client.
+ *   1.2  struct apx_detector gains `action` (the pipeline file's
+ *        `action:` for the detector: pseudonymize, observe or block).
+ *        A detector plugin may leave `init` NULL.
  *
  * Threading: every hook and every host function runs on the core's one
  * event-loop thread, except a detector's find() and validate(), which the
@@ -43,7 +46,7 @@ extern "C" {
 #endif
 
 #define APX_ABI_MAJOR 1
-#define APX_ABI_MINOR 1
+#define APX_ABI_MINOR 2
 
 /* The name under which every plugin exports its descriptor. */
 #define APX_PLUGIN_SYMBOL "apx_plugin_descriptor"
@@ -85,6 +88,14 @@ enum apx_log_level {
 enum apx_tier {
     APX_TIER_SECRET = 1,      /* <LABEL_N>, numbered within a request */
     APX_TIER_IDENTIFIER = 2,  /* <LABEL_HMAC:XXXXXXXX>, stable across requests */
+};
+
+/* What the scrubber does with a detector's findings (the pipeline file's
+ * `action:`; see anthropic-proxy-detectors(7)). */
+enum apx_action {
+    APX_ACTION_PSEUDONYMIZE = 0,  /* replace with a placeholder (the default) */
+    APX_ACTION_OBSERVE = 1,       /* count and report; the value is sent as it is */
+    APX_ACTION_BLOCK = 2,         /* refuse the request with a 400 */
 };
 
 /* Which listeners a local route answers on. */
@@ -292,6 +303,8 @@ struct apx_detector {
      * The loader never gives a 1.0 host's detectors to a 1.1 plugin, so a
      * plugin built against 1.1 may read this field unconditionally. */
     const char *const *anchors;
+    /* Since 1.2: what the scrubber does with this detector's findings. */
+    enum apx_action action;
 };
 
 /* How a detector finds its secret. */

@@ -1,14 +1,16 @@
-// make-body.js SIZE_BYTES [SEED] > body.json
+// make-body.js SIZE_BYTES [SEED [SECRET_EVERY]] > body.json
 //
 // A Claude Code-shaped /v1/messages request of about SIZE_BYTES: a long
 // system prompt, tool definitions with input schemas, and a conversation of
 // code, diffs, shell output and logs (Read-tool line prefixes included),
-// with a few secrets of several kinds spread through it. Deterministic for
-// a given seed, so runs compare.
+// with a secret of one of several kinds about every SECRET_EVERY bytes
+// (default 30000; 0: none at all). Deterministic for a given seed, so runs
+// compare.
 'use strict';
 
 const size = parseInt(process.argv[2] || '1000000', 10);
 let seed = parseInt(process.argv[3] || '1', 10);
+const secretEvery = parseInt(process.argv[4] || '30000', 10);
 const rnd = () => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed / 0x7fffffff; };
 const pick = (a) => a[Math.floor(rnd() * a.length)];
 
@@ -70,12 +72,15 @@ const body = {
   messages: [],
 };
 
-let n = 0;
-while (JSON.stringify(body).length < size) {
+let n = 0, len = 0, lastSecret = 0, nsecret = 0;
+while (len < size) {
   const kind = n % 5;
   let text = kind === 0 ? code() : kind === 1 ? diff() : kind === 2 ? logs()
            : kind === 3 ? readTool(code()) : sentence(120);
-  if (n % 37 === 5) text += '\n' + secrets[(n / 37 | 0) % secrets.length];
+  if (secretEvery > 0 && len - lastSecret >= secretEvery) {
+    text += '\n' + secrets[nsecret++ % secrets.length];
+    lastSecret = len;
+  }
   if (n % 2 === 0) {
     body.messages.push({ role: 'user', content: [{ type: 'text', text }] });
   } else {
@@ -84,6 +89,8 @@ while (JSON.stringify(body).length < size) {
       { type: 'tool_use', id: `toolu_${n}`, name: 'Read', input: { file_path: `/src/${pick(words)}.js` } }] });
     body.messages.push({ role: 'user', content: [{ type: 'tool_result', tool_use_id: `toolu_${n}`, content: text }] });
   }
+  len += text.length + 120; /* the block's JSON around the text, roughly */
+  if (n % 64 === 0) len = JSON.stringify(body).length;
   n++;
 }
 process.stdout.write(JSON.stringify(body));

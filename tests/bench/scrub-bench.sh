@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# tests/bench/scrub-bench.sh: scrubber throughput with all 16 detectors.
+# tests/bench/scrub-bench.sh: scrubber throughput with every shipped detector.
 #
 # Run by hand (not part of make check), after make:  bash tests/bench/scrub-bench.sh
 # Takes about a minute on the 2-core dev machine. Loopback only.
 #
 # 1. The `anthropic-proxy scrub` path: Claude Code-shaped bodies of 100 KB,
 #    1 MB and 5 MB (tests/bench/make-body.js: system prompt, tool
-#    definitions, code, diffs, logs, Read-tool output, a few secrets of six
-#    kinds). The command runs RUNS times; each run scrubs the body REPEAT
+#    definitions, code, diffs, logs, Read-tool output), one with a secret
+#    about every 30 KB and one with none. The command runs RUNS times; each
+#    run scrubs the body REPEAT
 #    times, as a long-running proxy would (caches and JIT warm), and reports
 #    the median CPU time of its scrubber stage (walk, detectors, new body;
 #    not the loading of the pipeline; FIELD=1 for wall time instead: on a
@@ -19,7 +20,12 @@
 #    with SCRUB_MODE=off and one with pseudonymize, alternating, N_POST times
 #    each; the added latency is the difference of the medians.
 #
-# Knobs: RUNS (7), REPEAT (10), FIELD (2: CPU, 1: wall), N_POST (40), PROXY_BIN, KEEP=1.
+#    With BEFORE=DIR (a built tree of an earlier commit, e.g. a clone at the
+#    base of a change, configured and made), that tree's binary, plugins and
+#    pipeline are measured too, run for run alternating with this one, so
+#    the "before" and "after" columns come from one run on one machine.
+# Knobs: RUNS (7), REPEAT (10), FIELD (2: CPU, 1: wall), N_POST (40), PROXY_BIN, BEFORE,
+# KEEP=1.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
@@ -48,36 +54,61 @@ now_ns() { date +%s%N; }
 median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 openssl rand -hex 32 >"$W/key.hex"
-cat >"$W/scrub.env" <<EOF
-ANTHROPIC_PROXY_PLUGIN_DIR=$TOP/plugins
-ANTHROPIC_PROXY_PIPELINE=$TOP/etc/pipeline.yaml
+BEFORE=${BEFORE:-}
+TREES="now"
+[ -n "$BEFORE" ] && TREES="now before"
+for tree in $TREES; do
+    dir=$TOP bin=$PROXY_BIN
+    [ "$tree" = before ] && dir=$(cd "$BEFORE" && pwd) bin=$dir/anthropic-proxy
+    [ -x "$bin" ] || die "$bin missing: build that tree first"
+    echo "$bin" >"$W/$tree.bin"
+    cat >"$W/$tree.env" <<EOF
+ANTHROPIC_PROXY_PLUGIN_DIR=$dir/plugins
+ANTHROPIC_PROXY_PIPELINE=$dir/etc/pipeline.yaml
 EOF
+    ndet=$(sed -n '/^detectors:/,$p' "$dir/etc/pipeline.yaml" | grep -c '^  - plugin:')
+    echo "$tree: $bin, $ndet detectors"
+done
 
-# time_scrub FILE: median time of the scrubber stage on FILE, in ns, as the
-# command reports it ("N bytes in X ms")
-time_scrub() {
-    local i ts=""
-    for i in $(seq "$RUNS"); do
-        "$PROXY_BIN" scrub --config "$W/scrub.env" --key-file "$W/key.hex" --repeat "$REPEAT" \
-            <"$1" >"$W/out.json" 2>"$W/err.txt" || die "scrub failed: $(tail -2 "$W/err.txt")"
-        ts="$ts $(sed -n "s/.* bytes in \([0-9.]*\) ms.*, \([0-9.]*\) ms of CPU.*/\\$FIELD/p" "$W/err.txt" | awk '{printf "%d", $1 * 1e6}')"
-    done
-    echo "$ts" | median
+# scrub_once TREE FILE: the scrubber stage's median time on FILE in ns, as
+# the command reports it ("N bytes in X ms, Y ms of CPU"); the findings in
+# $W/TREE.err
+scrub_once() {
+    "$(cat "$W/$1.bin")" scrub --config "$W/$1.env" --key-file "$W/key.hex" --repeat "$REPEAT" \
+        <"$2" >"$W/$1.out" 2>"$W/$1.err" || die "scrub failed: $(tail -2 "$W/$1.err")"
+    sed -n "s/.* bytes in \([0-9.]*\) ms.*, \([0-9.]*\) ms of CPU.*/\\$FIELD/p" "$W/$1.err" |
+        awk '{printf "%d", $1 * 1e6}'
 }
 
-base=0
-printf '\n== anthropic-proxy scrub: the scrubber stage with 16 detectors, median of %d runs x %d ==\n' "$RUNS" "$REPEAT"
-printf '%-8s %12s %10s %10s %10s %9s\n' body bytes ms MB/s us/MB found
+printf '\n== anthropic-proxy scrub: the scrubber stage, median of %d runs x %d ==\n' "$RUNS" "$REPEAT"
+printf '%-6s %-8s %9s %-7s %9s %8s %8s %6s\n' body secrets bytes tree ms MB/s us/MB found
 for size in 100000 1000000 5000000; do
-    node "$HERE/make-body.js" "$size" >"$W/body-$size.json"
-    bytes=$(wc -c <"$W/body-$size.json")
-    t=$(time_scrub "$W/body-$size.json")
-    found=$(grep -o 'replaced [0-9]* values' "$W/err.txt" | head -n 1 | grep -o '[0-9]*')
-    grep -q 'sk-ant-api03\|AKIAIOSFODNN7EXAMPLE\|ghp_0123' "$W/out.json" && die "a secret survived"
-    awk -v b="$bytes" -v t="$t" -v base="$base" -v f="${found:-0}" -v s="$size" 'BEGIN {
-        d = (t - base) / 1e9; if (d <= 0) d = 1e-6;
-        printf "%-8s %12d %10.2f %10.0f %10.0f %9d\n", s / 1000 "K", b, d * 1e3, b / 1e6 / d, d * 1e6 / (b / 1e6), f }'
+    for every in 30000 0; do
+        f=$W/body-$size-$every.json
+        node "$HERE/make-body.js" "$size" 1 "$every" >"$f"
+        bytes=$(wc -c <"$f")
+        for tree in $TREES; do : >"$W/$tree.times"; done
+        for i in $(seq "$RUNS"); do
+            for tree in $TREES; do
+                scrub_once "$tree" "$f" >>"$W/$tree.times"
+                echo >>"$W/$tree.times"
+            done
+        done
+        grep -q 'sk-ant-api03\|AKIAIOSFODNN7EXAMPLE\|ghp_0123' "$W/now.out" && die "a secret survived"
+        for tree in $TREES; do
+            t=$(median <"$W/$tree.times")
+            found=$(sed -n 's/.*replaced \([0-9]*\) value.*/\1/p' "$W/$tree.err" | head -n 1)
+            kind=none
+            [ "$every" = 0 ] || kind="1/${every%000}KB"
+            awk -v b="$bytes" -v t="$t" -v f="${found:-0}" -v s="$size" -v tr="$tree" \
+                -v k="$kind" 'BEGIN {
+                d = t / 1e9; if (d <= 0) d = 1e-6;
+                printf "%-6s %-8s %9d %-7s %9.2f %8.0f %8.0f %6d\n", s / 1000 "K", k, b, tr,
+                    d * 1e3, b / 1e6 / d, d * 1e6 / (b / 1e6), f }'
+        done
+    done
 done
+cp "$W/body-1000000-30000.json" "$W/body-1000000.json"
 
 # ---- the proxy path ----
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \

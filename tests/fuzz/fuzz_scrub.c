@@ -10,7 +10,13 @@
  *   input, and the walker finds it clean or finds only its placeholders;
  * - without findings nothing is rewritten; with them, the bytes before the
  *   first replaced span and after the last one are the input's;
- * - audit (no rewrite) counts exactly what pseudonymize counts.
+ * - audit (no rewrite) counts exactly what pseudonymize counts;
+ * - every byte outside the reported replaced spans is the input's, and each
+ *   span became a placeholder <...>;
+ * - the JSON shape is the input's (same types, keys in the same order, same
+ *   numbers), and the values the API validates (thinking text, *signature,
+ *   cache_control, tool_use_id, redacted_thinking data, tool_use ids, the
+ *   attribution block) are unchanged.
  *
  * Build with libFuzzer:  clang -g -O1 -fsanitize=fuzzer,address,undefined \
  *   -Iinclude -Iplugins/stages/scrubber tests/fuzz/fuzz_scrub.c \
@@ -21,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "scrub.h"
 
@@ -114,10 +121,10 @@ static struct scrub_engine *engine(void)
     static struct scrub_engine *e;
     if (!e) {
         static const struct scrub_detector d[] = {
-            { "block", "BLOCK", APX_TIER_SECRET, NULL, find_block, NULL },
-            { "sk", "SK", APX_TIER_SECRET, sk_anchors, find_sk, NULL },
-            { "at", "MAIL", APX_TIER_IDENTIFIER, at_anchors, find_at, NULL },
-            { "high", "HIGH", APX_TIER_SECRET, NULL, find_high, NULL },
+            { "block", "BLOCK", APX_TIER_SECRET, NULL, find_block, NULL, APX_ACTION_PSEUDONYMIZE },
+            { "sk", "SK", APX_TIER_SECRET, sk_anchors, find_sk, NULL, APX_ACTION_PSEUDONYMIZE },
+            { "at", "MAIL", APX_TIER_IDENTIFIER, at_anchors, find_at, NULL, APX_ACTION_PSEUDONYMIZE },
+            { "high", "HIGH", APX_TIER_SECRET, NULL, find_high, NULL, APX_ACTION_PSEUDONYMIZE },
         };
         uint8_t key[SCRUB_KEY_LEN] = { 1, 2, 3 };
         char err[128];
@@ -140,6 +147,97 @@ static int jansson_accepts(const uint8_t *p, size_t n)
     return j != NULL;
 }
 
+/* Outside the spans the output is the input, each span a placeholder. */
+static void check_spans(const uint8_t *in, size_t n, const struct scrub_result *r)
+{
+    size_t from = 0, ofrom = 0;
+    for (size_t i = 0; i < r->nspans; i++) {
+        const struct scrub_span *sp = &r->spans[i];
+        CHECK(sp->in_start >= from && sp->in_end > sp->in_start && sp->in_end <= n);
+        CHECK(sp->out_start - ofrom == sp->in_start - from);
+        CHECK(memcmp(in + from, r->body + ofrom, sp->in_start - from) == 0);
+        CHECK(sp->out_end > sp->out_start + 1 && sp->out_end <= r->body_len);
+        CHECK(r->body[sp->out_start] == '<' && r->body[sp->out_end - 1] == '>');
+        from = sp->in_end;
+        ofrom = sp->out_end;
+    }
+    CHECK(n - from == r->body_len - ofrom);
+    CHECK(memcmp(in + from, r->body + ofrom, n - from) == 0);
+}
+
+/* Key suffixes are matched in any case (contentSignature), block types
+ * exactly, as the engine does. */
+static int ends_with(const char *k, const char *sfx, int any_case)
+{
+    size_t a = strlen(k), b = strlen(sfx);
+    if (a < b)
+        return 0;
+    return any_case ? strcasecmp(k + a - b, sfx) == 0 : strcmp(k + a - b, sfx) == 0;
+}
+
+static const char *type_of(json_t *obj)
+{
+    json_t *t = json_object_get(obj, "type");
+    return json_is_string(t) ? json_string_value(t) : "";
+}
+
+/* Must the value under `key` of `obj` (at depth `depth`) stay as sent? */
+static int kept_member(json_t *obj, const char *key)
+{
+    const char *type = type_of(obj);
+    if (strcmp(key, "thinking") == 0 || strcmp(key, "cache_control") == 0 ||
+        strcmp(key, "tool_use_id") == 0 || ends_with(key, "signature", 1))
+        return 1;
+    if (strcmp(key, "data") == 0 && strcmp(type, "redacted_thinking") == 0)
+        return 1;
+    return strcmp(key, "id") == 0 && ends_with(type, "tool_use", 0);
+}
+
+/* Same shape; kept values equal. `first_system`: obj is system[0]. */
+static void same_shape(json_t *a, json_t *b, int first_system)
+{
+    CHECK(json_typeof(a) == json_typeof(b));
+    if (json_is_array(a)) {
+        CHECK(json_array_size(a) == json_array_size(b));
+        for (size_t i = 0; i < json_array_size(a); i++)
+            same_shape(json_array_get(a, i), json_array_get(b, i), 0);
+    } else if (json_is_object(a)) {
+        CHECK(json_object_size(a) == json_object_size(b));
+        void *ia = json_object_iter(a), *ib = json_object_iter(b);
+        for (; ia && ib; ia = json_object_iter_next(a, ia), ib = json_object_iter_next(b, ib)) {
+            const char *k = json_object_iter_key(ia);
+            CHECK(strcmp(k, json_object_iter_key(ib)) == 0);
+            json_t *va = json_object_iter_value(ia), *vb = json_object_iter_value(ib);
+            if (kept_member(a, k) || (first_system && strcmp(k, "text") == 0 &&
+                                      json_is_string(va) &&
+                                      strncmp(json_string_value(va),
+                                              "x-anthropic-billing-header:", 27) == 0))
+                CHECK(json_equal(va, vb));
+            else
+                same_shape(va, vb, 0);
+        }
+    } else if (!json_is_string(a)) {
+        CHECK(json_equal(a, b));
+    }
+}
+
+/* The request's system[0], if the top level has a "system" array. */
+static void check_structure(const uint8_t *in, size_t n, const struct scrub_result *r)
+{
+    json_error_t err;
+    int flags = JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL;
+    json_t *a = json_loadb((const char *)in, n, flags, &err);
+    json_t *b = json_loadb((const char *)r->body, r->body_len, flags, &err);
+    CHECK(a && b);
+    same_shape(a, b, 0);
+    json_t *sa = json_is_object(a) ? json_object_get(a, "system") : NULL;
+    if (json_is_array(sa) && json_array_size(sa) > 0 && json_is_object(json_array_get(sa, 0)))
+        same_shape(json_array_get(sa, 0),
+                   json_array_get(json_object_get(b, "system"), 0), 1);
+    json_decref(a);
+    json_decref(b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const struct scrub_engine *e = engine();
@@ -155,9 +253,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     CHECK(r.body && r.total > 0 && r.summary[0]);
+    check_spans(data, size, &r);
     /* the output is JSON again, with the same verdict from both parsers */
-    if (strict)
+    if (strict) {
         CHECK(jansson_accepts(r.body, r.body_len));
+        check_structure(data, size, &r);
+    }
     enum scrub_outcome o2 = scrub_body(e, r.body, r.body_len, true, &again);
     CHECK(o2 == SCRUB_CLEAN || o2 == SCRUB_FOUND);
     scrub_result_free(&again);

@@ -132,8 +132,8 @@ ok "PUT and non-JSON bodies pass through unchanged"
 counter() {
     pcurl "$PURL/metrics" | json "(function f(o){ if (o && typeof o === 'object') for (const k in o) { if (k === '$1') return o[k]; const v = f(o[k]); if (v !== undefined) return v; } })(j)"
 }
-[ "$(counter 'scrub_hits_total{detector="aws_access_key"}')" = 6003 ] ||
-    fail "scrub_hits_total for aws_access_key: $(counter 'scrub_hits_total{detector="aws_access_key"}')"
+[ "$(counter 'scrub_hits_total{detector="aws_access_key",action="pseudonymize"}')" = 6003 ] ||
+    fail "scrub_hits_total for aws_access_key: $(counter 'scrub_hits_total{detector="aws_access_key",action="pseudonymize"}')"
 [ "$(counter 'scrub_passed_total{reason="too_large"}')" = 1 ] || fail "too_large not counted"
 [ "$(counter 'scrub_passed_total{reason="not_json"}')" = 1 ] || fail "not_json not counted"
 [ "$(counter 'scrub_passed_total{reason="not_post"}')" -ge 1 ] || fail "not_post not counted"

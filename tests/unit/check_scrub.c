@@ -78,11 +78,31 @@ static void load_detector(size_t i, struct scrub_detector *out)
     if (p->init)
         ck_assert_int_eq(p->init(&mock_host, NULL, &dets[i].state, &perr), 0);
     dets[i].spec = p->detector;
-    dets[i].pub = (struct apx_detector){ p->name, p->detector.label, p->detector.tier,
-                                         p->detector.priority, p->detector.anchors };
+    dets[i].pub = (struct apx_detector){ .name = p->name, .label = p->detector.label,
+                                         .tier = p->detector.tier,
+                                         .priority = p->detector.priority,
+                                         .anchors = p->detector.anchors };
     ck_assert_msg(detector_compile(&dets[i], err, sizeof err) == 0, "%s", err);
-    *out = (struct scrub_detector){ p->name, p->detector.label, p->detector.tier,
-                                    p->detector.anchors, find_det, &dets[i] };
+    *out = (struct scrub_detector){ .name = p->name, .label = p->detector.label,
+                                    .tier = p->detector.tier, .anchors = p->detector.anchors,
+                                    .find = find_det, .ctx = &dets[i] };
+}
+
+/* The same detectors with other actions: github_token blocks, email is
+ * only observed (the pipeline file's `action:`). */
+static struct scrub_engine *engine_actions;
+
+static void make_engine_actions(struct scrub_detector *sd, const uint8_t *key)
+{
+    char err[256];
+    for (size_t i = 0; i < NDET; i++) {
+        if (strcmp(builtin[i], "github_token") == 0)
+            sd[i].action = APX_ACTION_BLOCK;
+        else if (strcmp(builtin[i], "email") == 0)
+            sd[i].action = APX_ACTION_OBSERVE;
+    }
+    engine_actions = scrub_engine_new(sd, NDET, key, err, sizeof err);
+    ck_assert_msg(engine_actions, "%s", err);
 }
 
 static void setup(void)
@@ -95,11 +115,13 @@ static void setup(void)
     ck_assert_int_eq(scrub_parse_key(key_hex, key), 0);
     engine = scrub_engine_new(sd, NDET, key, err, sizeof err);
     ck_assert_msg(engine, "%s", err);
+    make_engine_actions(sd, key);
 }
 
 static void teardown(void)
 {
     scrub_engine_free(engine);
+    scrub_engine_free(engine_actions);
     for (size_t i = 0; i < NDET; i++) {
         const struct apx_plugin *p = dlsym(handles[i], APX_PLUGIN_SYMBOL);
         detector_release(&dets[i]);
@@ -467,6 +489,188 @@ START_TEST(seed_examples_are_caught)
 }
 END_TEST
 
+/* ---- structure the API validates: never changed (CLAUDE-CODE.md) ---- */
+
+#define MAIL "alice.dev@example.org"
+
+/* Each body must come out as it went in, byte for byte. */
+static void untouched(const char *in)
+{
+    expect(in, in);
+}
+
+START_TEST(thinking_text_is_never_changed)
+{
+    /* the API checks every thinking block's signature: one changed byte and
+     * every later turn of the session is refused */
+    untouched("{\"messages\":[{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\","
+              "\"thinking\":\"the user " MAIL " pasted " AWS1 "\",\"signature\":\"EqQBCkYIAxgC\"}]}]}");
+    untouched("{\"messages\":[{\"role\":\"assistant\",\"content\":[{\"thinking\":\"" MAIL "\","
+              "\"type\":\"thinking\"}]}]}");
+    /* the same text elsewhere in the request is scrubbed */
+    expect("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"" AWS1 "\"}]}]}",
+           "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"<AWS_ACCESS_KEY_1>\"}]}]}");
+}
+END_TEST
+
+START_TEST(signature_keys_are_never_changed)
+{
+    untouched("{\"signature\":\"" AWS1 "\",\"a\":{\"x_signature\":\"" MAIL "\","
+              "\"contentSignature\":[\"" GHP "\"]}}");
+    /* a key that only contains the word is data */
+    expect("{\"signatures_seen\":\"" AWS1 "\"}", "{\"signatures_seen\":\"<AWS_ACCESS_KEY_1>\"}");
+}
+END_TEST
+
+START_TEST(redacted_thinking_data_is_never_changed)
+{
+    untouched("{\"content\":[{\"type\":\"redacted_thinking\",\"data\":\"" AWS1 " " MAIL "\"}]}");
+    untouched("{\"content\":[{\"data\":\"" AWS1 "\",\"type\":\"redacted_thinking\"}]}");
+    /* "data" of any other block is scanned */
+    expect("{\"content\":[{\"data\":\"" AWS1 "\",\"type\":\"document\"}]}",
+           "{\"content\":[{\"data\":\"<AWS_ACCESS_KEY_1>\",\"type\":\"document\"}]}");
+}
+END_TEST
+
+START_TEST(cache_control_is_never_changed)
+{
+    untouched("{\"system\":[{\"type\":\"text\",\"text\":\"hi\",\"cache_control\":"
+              "{\"type\":\"ephemeral\",\"ttl\":\"1h\",\"note\":\"" AWS1 "\"}}]}");
+}
+END_TEST
+
+START_TEST(attribution_block_is_never_changed)
+{
+    const char *head = "x-anthropic-billing-header: cc_version=2.1.3; cc_entrypoint=cli; " MAIL;
+    char in[1024], want[1024];
+    snprintf(in, sizeof in, "{\"system\":[{\"type\":\"text\",\"text\":\"%s\"},"
+             "{\"type\":\"text\",\"text\":\"%s\"}]}", head, head);
+    struct scrub_result r;
+    char *out = scrub(in, SCRUB_FOUND, &r);
+    /* system[0] stays; the same text as a later block is scrubbed */
+    snprintf(want, sizeof want, "{\"system\":[{\"type\":\"text\",\"text\":\"%s\"},", head);
+    ck_assert_msg(strncmp(out, want, strlen(want)) == 0, "%s", out);
+    ck_assert_int_eq(r.total, 1);
+    ck_assert_str_eq(r.summary, "email 1 at system[1].text");
+    free(out);
+    scrub_result_free(&r);
+    /* escaped, the prefix is still recognised */
+    untouched("{\"system\":[{\"text\":\"x-anthropic-billing-header\\u003a a; " MAIL "\"}]}");
+    /* a first block that is not the attribution, and the prefix elsewhere,
+     * are scanned */
+    expect("{\"system\":[{\"text\":\"see " AWS1 "\"}]}", "{\"system\":[{\"text\":\"see <AWS_ACCESS_KEY_1>\"}]}");
+    expect("{\"messages\":[{\"content\":[{\"text\":\"x-anthropic-billing-header: " AWS1 "\"}]}]}",
+           "{\"messages\":[{\"content\":[{\"text\":\"x-anthropic-billing-header: <AWS_ACCESS_KEY_1>\"}]}]}");
+}
+END_TEST
+
+START_TEST(tool_ids_are_never_changed)
+{
+    /* the ids pair tool calls with their results: ids stay, inputs are data */
+    expect("{\"content\":[{\"type\":\"tool_use\",\"id\":\"" AWS1 "\",\"name\":\"Read\","
+           "\"input\":{\"id\":\"" AWS1 "\"}},{\"id\":\"" AWS2 "\",\"type\":\"server_tool_use\"},"
+           "{\"type\":\"tool_result\",\"tool_use_id\":\"" AWS1 "\",\"content\":\"" AWS2 "\"}]}",
+           "{\"content\":[{\"type\":\"tool_use\",\"id\":\"" AWS1 "\",\"name\":\"Read\","
+           "\"input\":{\"id\":\"<AWS_ACCESS_KEY_1>\"}},{\"id\":\"" AWS2 "\",\"type\":\"server_tool_use\"},"
+           "{\"type\":\"tool_result\",\"tool_use_id\":\"" AWS1 "\",\"content\":\"<AWS_ACCESS_KEY_2>\"}]}");
+}
+END_TEST
+
+START_TEST(replaced_spans_are_reported)
+{
+    const char *in = "{\"a\":\"x " AWS1 "\",\"b\":\"" MAIL "\"}";
+    struct scrub_result r;
+    char *out = scrub(in, SCRUB_FOUND, &r);
+    ck_assert_uint_eq(r.nspans, 2);
+    size_t from = 0, ofrom = 0;
+    for (size_t i = 0; i < r.nspans; i++) {
+        const struct scrub_span *sp = &r.spans[i];
+        /* the bytes between spans are the input's, at the shifted place */
+        ck_assert_uint_eq(sp->in_start - from, sp->out_start - ofrom);
+        ck_assert(memcmp(in + from, out + ofrom, sp->in_start - from) == 0);
+        ck_assert_int_eq(out[sp->out_start], '<');
+        ck_assert_int_eq(out[sp->out_end - 1], '>');
+        from = sp->in_end;
+        ofrom = sp->out_end;
+    }
+    ck_assert_str_eq(in + from, out + ofrom);
+    ck_assert_uint_eq(r.spans[0].in_end - r.spans[0].in_start, strlen(AWS1));
+    free(out);
+    scrub_result_free(&r);
+}
+END_TEST
+
+/* ---- actions: pseudonymize, observe, block ---- */
+
+static char *scrub_with(const struct scrub_engine *e, const char *in, struct scrub_result *r)
+{
+    scrub_body(e, (const uint8_t *)in, strlen(in), true, r);
+    return r->body ? strndup((const char *)r->body, r->body_len) : strdup(in);
+}
+
+START_TEST(observe_counts_and_sends_unchanged)
+{
+    const char *in = "{\"messages\":[{\"content\":\"" MAIL " " AWS1 "\"}]}";
+    struct scrub_result r;
+    char *out = scrub_with(engine_actions, in, &r);
+    ck_assert_int_eq(r.outcome, SCRUB_FOUND);
+    ck_assert_str_eq(out, "{\"messages\":[{\"content\":\"" MAIL " <AWS_ACCESS_KEY_1>\"}]}");
+    ck_assert_uint_eq(r.observed, 1);
+    ck_assert_uint_eq(r.replaced, 1);
+    ck_assert_uint_eq(r.blocked, 0);
+    ck_assert_ptr_nonnull(strstr(r.summary, "email (observe) 1 at messages[0].content"));
+    free(out);
+    scrub_result_free(&r);
+    /* only observed: the body is not rebuilt */
+    out = scrub_with(engine_actions, "{\"t\":\"" MAIL "\"}", &r);
+    ck_assert_ptr_null(r.body);
+    ck_assert_uint_eq(r.observed, 1);
+    free(out);
+    scrub_result_free(&r);
+}
+END_TEST
+
+START_TEST(observe_hides_no_later_match)
+{
+    /* db_connection_string (90) takes the URL whole, e-mail-like part and
+     * all; observed, it must not keep email (160) from the address after it,
+     * nor change what an enforcing run replaces */
+    const char *in = "{\"t\":\"postgres://app:pw1@db.example.com/x " MAIL "\"}";
+    struct scrub_result r1, r2;
+    char *a = scrub_with(engine, in, &r1);
+    char *b = scrub_with(engine_actions, in, &r2);
+    ck_assert_ptr_nonnull(strstr(a, "<DB_CONNECTION_STRING_1>"));
+    ck_assert_ptr_nonnull(strstr(b, "<DB_CONNECTION_STRING_1>"));
+    ck_assert_ptr_nonnull(strstr(b, MAIL));
+    ck_assert_uint_eq(r2.observed, 1);
+    free(a);
+    free(b);
+    scrub_result_free(&r1);
+    scrub_result_free(&r2);
+}
+END_TEST
+
+START_TEST(block_names_detector_and_path)
+{
+    const char *in = "{\"messages\":[{\"role\":\"user\",\"content\":\"ok\"},"
+                     "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"" GHP "\"}]}]}";
+    struct scrub_result r;
+    char *out = scrub_with(engine_actions, in, &r);
+    ck_assert_uint_eq(r.blocked, 1);
+    ck_assert_int_ge(r.block_det, 0);
+    ck_assert_str_eq(builtin[r.block_det], "github_token");
+    ck_assert_str_eq(r.block_path, "messages[1].content[0].text");
+    ck_assert_ptr_null(strstr(r.summary, "ghp_"));
+    free(out);
+    scrub_result_free(&r);
+    /* nothing to block: block_det stays -1 */
+    out = scrub_with(engine_actions, "{\"t\":\"" AWS1 "\"}", &r);
+    ck_assert_int_eq(r.block_det, -1);
+    free(out);
+    scrub_result_free(&r);
+}
+END_TEST
+
 static Suite *scrub_suite(void)
 {
     Suite *s = suite_create("scrub");
@@ -497,6 +701,16 @@ static Suite *scrub_suite(void)
     tcase_add_test(t, summary_names_paths_never_values);
     tcase_add_test(t, summary_hides_keys_that_look_like_values);
     tcase_add_test(t, seed_examples_are_caught);
+    tcase_add_test(t, thinking_text_is_never_changed);
+    tcase_add_test(t, signature_keys_are_never_changed);
+    tcase_add_test(t, redacted_thinking_data_is_never_changed);
+    tcase_add_test(t, cache_control_is_never_changed);
+    tcase_add_test(t, attribution_block_is_never_changed);
+    tcase_add_test(t, tool_ids_are_never_changed);
+    tcase_add_test(t, replaced_spans_are_reported);
+    tcase_add_test(t, observe_counts_and_sends_unchanged);
+    tcase_add_test(t, observe_hides_no_later_match);
+    tcase_add_test(t, block_names_detector_and_path);
     suite_add_tcase(s, t);
     return s;
 }

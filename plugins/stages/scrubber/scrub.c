@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "scrub.h"
 
@@ -205,25 +206,40 @@ static int grow(void **buf, size_t *cap, size_t need, size_t elem)
 /* What the key of an object member means to the scrubber. */
 enum key_kind {
     KEY_PLAIN = 0,
-    KEY_SKIP,      /* skip-set key: the whole value is left alone */
-    KEY_TYPE,      /* "type": skipped, and read for "base64" */
+    KEY_SKIP,      /* skip-set or structure key: the whole value is left alone */
+    KEY_TYPE,      /* "type": skipped, and read for what it says of the object */
     KEY_DATA,      /* "data": deferred until the object's "type" is known */
+    KEY_ID,        /* "id": deferred likewise (a tool_use block's id stays) */
     KEY_TOOLS,     /* "tools": an array of tool definitions */
     KEY_TOOL_DOC,  /* "name"/"description" directly in a tool definition */
+    KEY_SYSTEM,    /* the request's "system" */
+    KEY_TEXT,      /* "text" of the first system block: maybe the attribution */
+};
+
+/* Claude Code's attribution block, first in "system": the API strips it by
+ * position and content, so it must arrive as sent. */
+#define ATTRIBUTION_PREFIX "x-anthropic-billing-header:"
+
+/* A string member whose scanning waits for the object's "type". */
+struct deferred {
+    size_t off, end;       /* raw content span */
+    uint8_t present;
 };
 
 struct frame {
     size_t key_off;        /* objects: raw span of the current key */
     uint32_t key_len;
     uint32_t index;        /* arrays: the current element */
-    size_t data_off;       /* a deferred "data" string's raw content span */
-    size_t data_end;
+    struct deferred data;  /* "data": left in base64 and redacted_thinking blocks */
+    struct deferred id;    /* "id": left in tool_use blocks */
     uint8_t is_obj;
     uint8_t skip;          /* the whole container is left alone */
     uint8_t tools_array;   /* the array under "tools" */
     uint8_t tool_def;      /* an object directly in a tools array */
-    uint8_t base64;        /* has "type": "base64" */
-    uint8_t has_data;
+    uint8_t system_array;  /* the array under the request's "system" */
+    uint8_t first_system;  /* the object system[0] */
+    uint8_t keep_data;     /* "type" is "base64" or "redacted_thinking" */
+    uint8_t keep_id;       /* "type" ends in "tool_use" */
     uint8_t key_kind;
 };
 
@@ -233,12 +249,13 @@ struct span {
 };
 
 struct finding {
-    size_t rs, re;       /* raw span in the body */
-    size_t voff;         /* decoded value in the value arena */
+    size_t rs, re;       /* raw span in the body (observe: the string's start) */
+    size_t voff;         /* decoded value in the value arena (observe: none) */
     uint32_t vlen;
     uint32_t det;
     size_t path;         /* offset of its path in the path arena */
     uint32_t number;     /* placeholder number, or the HMAC's first 4 bytes */
+    uint8_t observed;    /* an observe detector's: counted, never replaced */
 };
 
 enum walk_rc { W_OK = 0, W_BAD, W_DEEP, W_FAIL };
@@ -253,6 +270,8 @@ struct walk {
     size_t dec_cap;
     struct span *kept, *tmp;       /* one string's matches */
     size_t nkept, kept_cap, ntmp, tmp_cap;
+    uint32_t *seen;                /* one string's observe findings, by detector */
+    size_t nseen, seen_cap;
     uint8_t *flag;                 /* per detector: may match this string */
     struct finding *f;
     size_t nf, f_cap;
@@ -566,6 +585,7 @@ static enum walk_rc merge_kept(struct walk *w)
 static enum walk_rc run_detector(struct walk *w, uint32_t d, const char *t, size_t n)
 {
     const struct scrub_detector *det = &w->e->dets[d];
+    bool observe = det->action == APX_ACTION_OBSERVE;
     size_t start = 0, k = 0, ms, me;
     while (start < n) {
         int rc = det->find(det->ctx, t, n, start, &ms, &me);
@@ -577,7 +597,15 @@ static enum walk_rc run_detector(struct walk *w, uint32_t d, const char *t, size
         }
         while (k < w->nkept && w->kept[k].e <= ms)
             k++;
-        if (k >= w->nkept || w->kept[k].s >= me) {
+        if (k < w->nkept && w->kept[k].s < me) {
+            /* overlaps an earlier detector's match: dropped */
+        } else if (observe) {
+            /* counted as it would be enforced, but hiding no later match:
+             * observing a detector changes nothing else */
+            if (grow((void **)&w->seen, &w->seen_cap, w->nseen + 1, sizeof *w->seen) < 0)
+                return failed(w, "out of memory");
+            w->seen[w->nseen++] = d;
+        } else {
             if (grow((void **)&w->tmp, &w->tmp_cap, w->ntmp + 1, sizeof *w->tmp) < 0)
                 return failed(w, "out of memory");
             w->tmp[w->ntmp++] = (struct span){ ms, me, d };
@@ -672,8 +700,11 @@ static enum walk_rc add_findings(struct walk *w, const char *t, size_t s, size_t
     for (size_t k = 0; k < w->nkept; k++)
         need += w->kept[k].e - w->kept[k].s;
     if (grow((void **)&w->values, &w->values_cap, w->values_len + need, 1) < 0 ||
-        grow((void **)&w->f, &w->f_cap, w->nf + w->nkept, sizeof *w->f) < 0)
+        grow((void **)&w->f, &w->f_cap, w->nf + w->nkept + w->nseen, sizeof *w->f) < 0)
         return failed(w, "out of memory");
+    for (size_t k = 0; k < w->nseen; k++)
+        w->f[w->nf++] = (struct finding){ .rs = s, .re = s, .det = w->seen[k], .path = path,
+                                          .observed = 1 };
     size_t first = w->nf;
     for (size_t k = 0; k < w->nkept; k++) {
         const struct span *sp = &w->kept[k];
@@ -723,11 +754,11 @@ static enum walk_rc scan_string(struct walk *w, size_t s, size_t e, bool esc,
         t = w->dec;
     }
     prefilter(w->e, (const uint8_t *)t, n, w->flag);
-    w->nkept = w->ntmp = 0;
+    w->nkept = w->ntmp = w->nseen = 0;
     for (uint32_t d = 0; d < w->e->ndets; d++)
         if (w->flag[d] && (rc = run_detector(w, d, t, n)) != W_OK)
             return rc;
-    if (!w->nkept)
+    if (!w->nkept && !w->nseen)
         return W_OK;
     return add_findings(w, t, s, e, esc, last_key);
 }
@@ -745,6 +776,13 @@ static bool is_lit(const char *k, size_t n, struct lit l)
     return n == l.n && memcmp(k, l.s, n) == 0;
 }
 
+/* "signature" and any key ending in it, in any case (contentSignature): the
+ * API validates what they hold. */
+static bool ends_in_signature(const char *k, size_t n)
+{
+    return n >= 9 && strncasecmp(k + n - 9, "signature", 9) == 0;
+}
+
 /* Classify a member key. Keys with escapes are compared decoded. */
 static enum walk_rc classify_key(struct walk *w, struct frame *f, size_t s, size_t e, bool esc)
 {
@@ -752,15 +790,23 @@ static enum walk_rc classify_key(struct walk *w, struct frame *f, size_t s, size
                                        LIT("temperature"), LIT("top_p"), LIT("max_tokens"),
                                        LIT("top_k"), LIT("stream"), LIT("metadata"),
                                        LIT("input_schema") };
+    /* structure the API validates or strips: never scanned (CLAUDE-CODE.md) */
+    static const struct lit keep[] = { LIT("thinking"), LIT("cache_control"),
+                                       LIT("tool_use_id") };
     static const struct lit type = LIT("type"), data = LIT("data"), tools = LIT("tools"),
-                            name = LIT("name"), description = LIT("description");
+                            name = LIT("name"), description = LIT("description"),
+                            id = LIT("id"), system = LIT("system"), text = LIT("text");
     const char *k = (const char *)w->p + s;
     size_t n = e - s;
     f->key_off = s;
     f->key_len = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
     f->key_kind = KEY_PLAIN;
-    if (n > 64)
-        return W_OK; /* no special key is that long, even escaped */
+    if (n > 64 && !esc) {
+        /* no other special key is that long: only the signature rule */
+        if (ends_in_signature(k, n))
+            f->key_kind = KEY_SKIP;
+        return W_OK;
+    }
     if (esc) {
         enum walk_rc rc = decode_string(w, s, e, &n);
         if (rc != W_OK)
@@ -770,14 +816,25 @@ static enum walk_rc classify_key(struct walk *w, struct frame *f, size_t s, size
     for (size_t i = 0; i < sizeof skip / sizeof *skip; i++)
         if (is_lit(k, n, skip[i]))
             return f->key_kind = KEY_SKIP, W_OK;
-    if (is_lit(k, n, type))
+    for (size_t i = 0; i < sizeof keep / sizeof *keep; i++)
+        if (is_lit(k, n, keep[i]))
+            return f->key_kind = KEY_SKIP, W_OK;
+    if (ends_in_signature(k, n))
+        f->key_kind = KEY_SKIP;
+    else if (is_lit(k, n, type))
         f->key_kind = KEY_TYPE;
     else if (is_lit(k, n, data))
         f->key_kind = KEY_DATA;
+    else if (is_lit(k, n, id))
+        f->key_kind = KEY_ID;
     else if (is_lit(k, n, tools))
         f->key_kind = KEY_TOOLS;
     else if (f->tool_def && (is_lit(k, n, name) || is_lit(k, n, description)))
         f->key_kind = KEY_TOOL_DOC;
+    else if (w->depth == 1 && is_lit(k, n, system))
+        f->key_kind = KEY_SYSTEM;
+    else if (f->first_system && is_lit(k, n, text))
+        f->key_kind = KEY_TEXT;
     return W_OK;
 }
 
@@ -831,26 +888,74 @@ static enum walk_rc push_frame(struct walk *w, bool is_obj)
     f->tools_array = !is_obj && parent && parent->is_obj && parent->key_kind == KEY_TOOLS &&
                      w->depth == 1;
     f->tool_def = is_obj && parent && !parent->is_obj && parent->tools_array;
+    f->system_array = !is_obj && parent && parent->is_obj && parent->key_kind == KEY_SYSTEM;
+    f->first_system = is_obj && parent && !parent->is_obj && parent->system_array &&
+                      parent->index == 0;
     w->depth++;
     w->pos++;
     return W_OK;
 }
 
-/* An object closes: scan its deferred "data" unless it was a base64 block. */
+static enum walk_rc scan_deferred(struct walk *w, struct deferred *d, const char *key)
+{
+    if (!d->present)
+        return W_OK;
+    d->present = 0;
+    bool esc = memchr(w->p + d->off, '\\', d->end - d->off) != NULL;
+    return scan_string(w, d->off, d->end, esc, key);
+}
+
+/* An object closes: scan its deferred members unless its type keeps them. */
 static enum walk_rc close_object(struct walk *w)
 {
     struct frame *f = &w->frames[w->depth - 1];
-    if (f->has_data && !f->base64) {
-        enum walk_rc rc = scan_string(w, f->data_off, f->data_end,
-                                      memchr(w->p + f->data_off, '\\',
-                                             f->data_end - f->data_off) != NULL,
-                                      "data");
-        if (rc != W_OK)
-            return rc;
-    }
+    enum walk_rc rc;
+    if (!f->keep_data && (rc = scan_deferred(w, &f->data, "data")) != W_OK)
+        return rc;
+    if (!f->keep_id && (rc = scan_deferred(w, &f->id, "id")) != W_OK)
+        return rc;
     w->depth--;
     w->pos++;
     return W_OK;
+}
+
+/* Remember a "data" or "id" string until the object's type is known; a
+ * second one with the same key makes the first scanned now. */
+static enum walk_rc defer_member(struct walk *w, struct deferred *d, bool kept,
+                                 const char *key, size_t s, size_t e)
+{
+    if (kept)
+        return W_OK;
+    enum walk_rc rc = scan_deferred(w, d, key);
+    *d = (struct deferred){ s, e, 1 };
+    return rc;
+}
+
+static bool has_suffix(const char *t, size_t n, const char *sfx)
+{
+    size_t k = strlen(sfx);
+    return n >= k && memcmp(t + n - k, sfx, k) == 0;
+}
+
+/* What a "type" member says of its object. */
+static void read_type(struct frame *f, const char *t, size_t n)
+{
+    if ((n == 6 && memcmp(t, "base64", 6) == 0) ||
+        (n == 17 && memcmp(t, "redacted_thinking", 17) == 0))
+        f->keep_data = 1;
+    if (has_suffix(t, n, "tool_use"))
+        f->keep_id = 1; /* tool_use, server_tool_use, mcp_tool_use */
+}
+
+/* Does the string raw[s..e) start with Claude Code's attribution header? */
+static bool is_attribution(struct walk *w, size_t s, size_t e, bool esc)
+{
+    const size_t k = sizeof ATTRIBUTION_PREFIX - 1;
+    if (!esc)
+        return e - s >= k && memcmp(w->p + s, ATTRIBUTION_PREFIX, k) == 0;
+    size_t n;
+    return decode_string(w, s, e, &n) == W_OK && n >= k &&
+           memcmp(w->dec, ATTRIBUTION_PREFIX, k) == 0;
 }
 
 static enum walk_rc string_value(struct walk *w)
@@ -869,27 +974,17 @@ static enum walk_rc string_value(struct walk *w)
                 return rc;
             t = w->dec;
         }
-        if (dlen == 6 && memcmp(t, "base64", 6) == 0)
-            f->base64 = 1;
+        read_type(f, t, dlen);
         return W_OK;
     }
     if (value_skipped(w))
         return W_OK;
-    if (f && f->is_obj && f->key_kind == KEY_DATA) {
-        if (f->base64)
-            return W_OK;
-        if (f->has_data) { /* a second "data": scan the first one now */
-            rc = scan_string(w, f->data_off, f->data_end,
-                             memchr(w->p + f->data_off, '\\', f->data_end - f->data_off) != NULL,
-                             "data");
-            if (rc != W_OK)
-                return rc;
-        }
-        f->has_data = 1;
-        f->data_off = s;
-        f->data_end = e;
+    if (f && f->is_obj && f->key_kind == KEY_DATA)
+        return defer_member(w, &f->data, f->keep_data, "data", s, e);
+    if (f && f->is_obj && f->key_kind == KEY_ID)
+        return defer_member(w, &f->id, f->keep_id, "id", s, e);
+    if (f && f->is_obj && f->key_kind == KEY_TEXT && is_attribution(w, s, e, esc))
         return W_OK;
-    }
     return scan_string(w, s, e, esc, NULL);
 }
 
@@ -1049,6 +1144,8 @@ static int assign_placeholders(const struct scrub_engine *e, struct walk *w)
     for (size_t i = 0; i < w->nf; i++) {
         struct finding *f = &w->f[i];
         const char *v = w->values + f->voff;
+        if (f->observed)
+            continue;
         if (e->dets[f->det].tier == APX_TIER_IDENTIFIER) {
             unsigned char md[EVP_MAX_MD_SIZE];
             unsigned int mdlen = 0;
@@ -1092,22 +1189,32 @@ static int build_body(const struct scrub_engine *e, const struct walk *w,
                       struct scrub_result *res)
 {
     char ph[160];
-    size_t out = w->len;
+    size_t out = w->len, nspans = 0;
     for (size_t i = 0; i < w->nf; i++) {
+        if (w->f[i].observed)
+            continue;
         int n = placeholder(e, &w->f[i], ph, sizeof ph);
         if (n < 0 || (size_t)n >= sizeof ph)
             return -1;
         out = out - (w->f[i].re - w->f[i].rs) + (size_t)n;
+        nspans++;
     }
     uint8_t *b = malloc(out ? out : 1);
-    if (!b)
+    struct scrub_span *sp = calloc(nspans ? nspans : 1, sizeof *sp);
+    if (!b || !sp) {
+        free(b);
+        free(sp);
         return -1;
-    size_t o = 0, from = 0;
+    }
+    size_t o = 0, from = 0, k = 0;
     for (size_t i = 0; i < w->nf; i++) {
         const struct finding *f = &w->f[i];
+        if (f->observed)
+            continue;
         memcpy(b + o, w->p + from, f->rs - from);
         o += f->rs - from;
         int n = placeholder(e, f, ph, sizeof ph);
+        sp[k++] = (struct scrub_span){ f->rs, f->re, o, o + (size_t)n, f->det };
         memcpy(b + o, ph, (size_t)n);
         o += (size_t)n;
         from = f->re;
@@ -1116,7 +1223,34 @@ static int build_body(const struct scrub_engine *e, const struct walk *w,
     o += w->len - from;
     res->body = b;
     res->body_len = o;
+    res->spans = sp;
+    res->nspans = nspans;
     return 0;
+}
+
+/* Hits per detector and per action; the first block finding's place. */
+static void count_findings(const struct scrub_engine *e, const struct walk *w,
+                           struct scrub_result *res)
+{
+    for (size_t i = 0; i < w->nf; i++) {
+        const struct finding *f = &w->f[i];
+        res->hits[f->det]++;
+        switch (e->dets[f->det].action) {
+        case APX_ACTION_OBSERVE:
+            res->observed++;
+            break;
+        case APX_ACTION_BLOCK:
+            if (res->block_det < 0) {
+                res->block_det = (int)f->det;
+                snprintf(res->block_path, sizeof res->block_path, "%s", w->paths + f->path);
+            }
+            res->blocked++;
+            break;
+        default:
+            res->replaced++;
+        }
+    }
+    res->total = w->nf;
 }
 
 /* "github_token 1 at system[0].text; email 2 at messages[3].content, ..." */
@@ -1129,8 +1263,11 @@ static void summarize(const struct scrub_engine *e, const struct walk *w,
     for (size_t d = 0; d < e->ndets && o + 1 < cap; d++) {
         if (!res->hits[d])
             continue;
-        o += (size_t)snprintf(res->summary + o, cap - o, "%s%s %u at", o ? "; " : "",
-                              e->dets[d].name, res->hits[d]);
+        static const char *const tag[] = { "", " (observe)", " (block)" };
+        enum apx_action a = e->dets[d].action;
+        o += (size_t)snprintf(res->summary + o, cap - o, "%s%s%s %u at", o ? "; " : "",
+                              e->dets[d].name, a <= APX_ACTION_BLOCK ? tag[a] : "",
+                              res->hits[d]);
         size_t shown = 0, more = 0, last = SIZE_MAX;
         for (size_t i = 0; i < w->nf && o + 1 < cap; i++) {
             const struct finding *f = &w->f[i];
@@ -1159,6 +1296,7 @@ static void walk_free(struct walk *w)
     free(w->dec);
     free(w->kept);
     free(w->tmp);
+    free(w->seen);
     free(w->flag);
     free(w->f);
     if (w->values)
@@ -1171,6 +1309,7 @@ enum scrub_outcome scrub_body(const struct scrub_engine *e, const uint8_t *body,
                               bool rewrite, struct scrub_result *res)
 {
     memset(res, 0, sizeof *res);
+    res->block_det = -1;
     struct walk w = { .e = e, .p = body, .len = len, .err = res->error,
                       .errlen = sizeof res->error };
     w.flag = calloc(e->ndets ? e->ndets : 1, 1);
@@ -1189,18 +1328,17 @@ enum scrub_outcome scrub_body(const struct scrub_engine *e, const uint8_t *body,
     /* a finding emptied by map_spans (two spans in one escape) is dropped */
     size_t kept = 0;
     for (size_t i = 0; i < w.nf; i++)
-        if (w.f[i].re > w.f[i].rs)
+        if (w.f[i].re > w.f[i].rs || w.f[i].observed)
             w.f[kept++] = w.f[i];
     w.nf = kept;
     if (w.nf == 0) {
         res->outcome = SCRUB_CLEAN;
         goto done;
     }
-    qsort(w.f, w.nf, sizeof *w.f, finding_cmp); /* deferred "data" strings come late */
-    for (size_t i = 0; i < w.nf; i++)
-        res->hits[w.f[i].det]++;
-    res->total = w.nf;
-    if (assign_placeholders(e, &w) < 0 || (rewrite && build_body(e, &w, res) < 0)) {
+    qsort(w.f, w.nf, sizeof *w.f, finding_cmp); /* deferred strings come late */
+    count_findings(e, &w, res);
+    bool rebuild = rewrite && res->replaced + res->blocked > 0; /* observed: as it came */
+    if (assign_placeholders(e, &w) < 0 || (rebuild && build_body(e, &w, res) < 0)) {
         snprintf(res->error, sizeof res->error, "out of memory");
         res->outcome = SCRUB_FAILED;
         goto done;
@@ -1216,6 +1354,8 @@ void scrub_result_free(struct scrub_result *res)
 {
     free(res->body);
     free(res->hits);
+    free(res->spans);
     res->body = NULL;
     res->hits = NULL;
+    res->spans = NULL;
 }

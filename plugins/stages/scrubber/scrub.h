@@ -37,6 +37,7 @@ struct scrub_detector {
     const char *const *anchors;  /* literals every match contains; NULL: always run */
     scrub_find_fn find;
     const void *ctx;
+    enum apx_action action;      /* pseudonymize (0), observe or block */
 };
 
 enum scrub_outcome {
@@ -47,13 +48,28 @@ enum scrub_outcome {
     SCRUB_FAILED = -1,   /* out of memory or a detector failed: nothing is known */
 };
 
+/* A replaced value: [in_start, in_end) of the input became [out_start,
+ * out_end) of the new body (a placeholder). */
+struct scrub_span {
+    size_t in_start, in_end;
+    size_t out_start, out_end;
+    uint32_t det;
+};
+
 /* What one body gave. Owned by the caller; release with scrub_result_free. */
 struct scrub_result {
     enum scrub_outcome outcome;
     uint8_t *body;           /* the scrubbed body (SCRUB_FOUND with rewrite) */
     size_t body_len;
-    uint32_t *hits;          /* per detector, in engine order: values replaced */
+    uint32_t *hits;          /* per detector, in engine order: its findings */
     size_t total;            /* sum of hits */
+    size_t replaced;         /* findings of pseudonymize detectors */
+    size_t observed;         /* findings of observe detectors (never replaced) */
+    size_t blocked;          /* findings of block detectors */
+    struct scrub_span *spans; /* with rewrite: the replaced values, in order */
+    size_t nspans;
+    int block_det;           /* the first block finding's detector, or -1 */
+    char block_path[208];    /* and its JSON path ("messages[2].content") */
     char summary[768];       /* "github_token 1 at system[0].text; email 2 at ..." */
     char error[160];         /* why, for SCRUB_NOT_JSON / TOO_DEEP / FAILED */
 };
@@ -70,7 +86,14 @@ void scrub_engine_free(struct scrub_engine *e);
 size_t scrub_engine_detectors(const struct scrub_engine *e);
 
 /* Scan `body`. With `rewrite`, a body with findings is rebuilt into
- * res->body; without (audit), only counted. Returns res->outcome. The engine
+ * res->body (the values of pseudonymize and block detectors replaced;
+ * observe findings are only counted: they neither change the body nor hide
+ * a later detector's overlapping match); without (audit), only counted.
+ * Whatever the detectors say, these are never changed (CLAUDE-CODE.md):
+ * thinking text, values under keys ending in "signature", redacted_thinking
+ * data, cache_control, tool definitions, the first system block when it is
+ * Claude Code's attribution block, tool_use and tool_result ids, and the
+ * values of the skip-set keys. Returns res->outcome. The engine
  * may be used by one thread at a time per call; it keeps no per-call state. */
 enum scrub_outcome scrub_body(const struct scrub_engine *e, const uint8_t *body, size_t len,
                               bool rewrite, struct scrub_result *res);

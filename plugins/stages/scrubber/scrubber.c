@@ -5,8 +5,11 @@
  * The stage decides which bodies are scanned (SCRUB_MODE, POST only,
  * SCRUB_MAX_BODY_SIZE), hands them to the engine (scrub.c) with the
  * generation's detectors, swaps the body, counts, and writes one summary
- * line per scrubbed request. It never logs a found value. Bodies of
- * worker_min_bytes (an option, 64 KiB by default) or more are scrubbed on a
+ * line per scrubbed request. Each detector's findings are replaced, only
+ * observed, or make the request refused, as its `action:` in the pipeline
+ * file says; SCRUB_UNSCANNABLE says whether a body it cannot scan (too
+ * large, not JSON) is forwarded or refused. It never logs a found value.
+ * Bodies of worker_min_bytes (an option, 64 KiB by default) or more are scrubbed on a
  * worker thread (apx_host.work_submit), so a large body costs other clients
  * no wait; the hook answers APX_PENDING and resumes the exchange when done.
  */
@@ -27,16 +30,28 @@ struct detector_ref {
     const struct apx_detector *det;
 };
 
+/* A detector's findings counter under the action it has. */
+static const char *const action_names[] = { "pseudonymize", "observe", "block" };
+
+/* The detector's action; one this build does not know is taken as block, so
+ * nothing it was meant to stop leaves. */
+static enum apx_action action_of(const struct apx_detector *d)
+{
+    return d->action <= APX_ACTION_BLOCK ? d->action : APX_ACTION_BLOCK;
+}
+
 struct scrubber {
     const struct apx_host *host;
     enum mode mode;
+    bool block_unscannable;      /* SCRUB_UNSCANNABLE=block */
     uint64_t max_body;
     struct scrub_engine *engine;
     struct detector_ref *refs;
     size_t ndetectors;
     struct apx_counter *scanned, *scrubbed, *bytes, *values;
     struct apx_counter *not_post, *not_json, *too_large, *too_deep, *failed;
-    struct apx_counter **hits;   /* per detector */
+    struct apx_counter *refused_too_large, *refused_not_json, *blocked;
+    struct apx_counter **hits;   /* per detector, labelled with its action */
     uint64_t worker_min_bytes;   /* bodies this large go to a worker thread */
     bool can_offload;            /* the host has work_submit and resume */
 };
@@ -66,6 +81,8 @@ static int read_settings(struct scrubber *s, uint8_t key[SCRUB_KEY_LEN], struct 
     s->max_body = 10485760;
     if (h->setting(h, "SCRUB_MAX_BODY_SIZE", buf, sizeof buf))
         s->max_body = strtoull(buf, NULL, 10);
+    s->block_unscannable = h->setting(h, "SCRUB_UNSCANNABLE", buf, sizeof buf) &&
+                           strcmp(buf, "block") == 0;
     memset(key, 0, SCRUB_KEY_LEN);
     if (s->mode == MODE_OFF)
         return 0;
@@ -93,11 +110,16 @@ static int make_counters(struct scrubber *s, struct apx_error *err)
     s->too_large = h->counter(h, "scrub_passed_total{reason=\"too_large\"}");
     s->too_deep = h->counter(h, "scrub_refused_total{reason=\"too_deep\"}");
     s->failed = h->counter(h, "scrub_refused_total{reason=\"failed\"}");
+    s->refused_too_large = h->counter(h, "scrub_refused_total{reason=\"too_large\"}");
+    s->refused_not_json = h->counter(h, "scrub_refused_total{reason=\"not_json\"}");
+    s->blocked = h->counter(h, "scrub_refused_total{reason=\"blocked\"}");
     bool ok = s->scanned && s->scrubbed && s->bytes && s->values && s->not_post &&
-              s->not_json && s->too_large && s->too_deep && s->failed;
+              s->not_json && s->too_large && s->too_deep && s->failed &&
+              s->refused_too_large && s->refused_not_json && s->blocked;
     for (size_t i = 0; ok && i < s->ndetectors; i++) {
-        snprintf(name, sizeof name, "scrub_hits_total{detector=\"%s\"}",
-                 s->refs[i].det->name);
+        const struct apx_detector *d = s->refs[i].det;
+        snprintf(name, sizeof name, "scrub_hits_total{detector=\"%s\",action=\"%s\"}",
+                 d->name, action_names[action_of(d)]);
         ok = (s->hits[i] = h->counter(h, name)) != NULL;
     }
     if (!ok)
@@ -124,7 +146,8 @@ static int build_engine(struct scrubber *s, const uint8_t key[SCRUB_KEY_LEN],
         s->refs[i] = (struct detector_ref){ h, d };
         dets[i] = (struct scrub_detector){ .name = d->name, .label = d->label,
                                            .tier = d->tier, .anchors = d->anchors,
-                                           .find = find_via_host, .ctx = &s->refs[i] };
+                                           .find = find_via_host, .ctx = &s->refs[i],
+                                           .action = action_of(d) };
     }
     s->engine = scrub_engine_new(dets, s->ndetectors, key, err->message, sizeof err->message);
     free(dets);
@@ -184,19 +207,72 @@ static void count_hits(struct scrubber *s, const struct scrub_result *r)
     for (size_t i = 0; i < s->ndetectors; i++)
         if (r->hits[i])
             s->host->counter_add(s->hits[i], r->hits[i]);
-    s->host->counter_add(s->values, r->total);
-    s->host->counter_add(s->scrubbed, 1);
+    s->host->counter_add(s->values, r->replaced);
+    if (r->replaced)
+        s->host->counter_add(s->scrubbed, 1);
+}
+
+/* A body the scrubber cannot scan: forwarded as it is, unless
+ * SCRUB_UNSCANNABLE=block (never in audit, which only reports). */
+static int unscannable(struct scrubber *s, struct apx_exchange *ex, bool too_large,
+                       const char *why)
+{
+    const struct apx_host *h = s->host;
+    char msg[256];
+    if (!s->block_unscannable || s->mode != MODE_PSEUDONYMIZE) {
+        h->counter_add(too_large ? s->too_large : s->not_json, 1);
+        h->log_ex(h, ex, too_large ? APX_LOG_INFO : APX_LOG_DEBUG,
+                  "passed through unscanned: %s", why);
+        return APX_OK;
+    }
+    h->counter_add(too_large ? s->refused_too_large : s->refused_not_json, 1);
+    h->log_ex(h, ex, APX_LOG_WARN, "refused unscanned (SCRUB_UNSCANNABLE=block): %s", why);
+    snprintf(msg, sizeof msg, "the proxy's secret scrubber cannot scan this request body "
+             "(%s), and SCRUB_UNSCANNABLE=block refuses what it cannot scan", why);
+    h->block(ex, too_large ? 413 : 400, too_large ? "request_too_large"
+                                                  : "invalid_request_error", msg);
+    return APX_BLOCK;
+}
+
+/* A block detector found something: refused, naming the detector and the
+ * place, never the value, so Claude Code shows a reason the user can act on. */
+static int refuse_blocked(struct scrubber *s, struct apx_exchange *ex,
+                          const struct scrub_result *r)
+{
+    const struct apx_host *h = s->host;
+    char msg[400];
+    const char *name = r->block_det >= 0 && (size_t)r->block_det < s->ndetectors
+                           ? s->refs[r->block_det].det->name : "?";
+    h->counter_add(s->blocked, 1);
+    h->log_ex(h, ex, APX_LOG_WARN, "blocked: %s", r->summary);
+    snprintf(msg, sizeof msg, "the proxy's secret scrubber refused this request: detector "
+             "%s found a secret at %s (its action is block); remove it and send the "
+             "request again", name, r->block_path);
+    h->block(ex, 400, "invalid_request_error", msg);
+    return APX_BLOCK;
+}
+
+/* "replaced 2 values, observed 1: ..." */
+static void log_findings(struct scrubber *s, struct apx_exchange *ex,
+                         const struct scrub_result *r)
+{
+    char extra[96] = "";
+    size_t o = 0;
+    if (r->blocked)
+        o += (size_t)snprintf(extra + o, sizeof extra - o, ", would block %zu", r->blocked);
+    if (r->observed && o < sizeof extra)
+        snprintf(extra + o, sizeof extra - o, ", observed %zu", r->observed);
+    s->host->log_ex(s->host, ex, APX_LOG_INFO, "%s %zu value%s%s: %s",
+                    s->mode == MODE_AUDIT ? "audit: would replace" : "replaced", r->replaced,
+                    r->replaced == 1 ? "" : "s", extra, r->summary);
 }
 
 /* The engine's verdict on a body it could not scan. */
 static int refuse(struct scrubber *s, struct apx_exchange *ex, const struct scrub_result *r)
 {
     const struct apx_host *h = s->host;
-    if (r->outcome == SCRUB_NOT_JSON) {
-        h->counter_add(s->not_json, 1);
-        h->log_ex(h, ex, APX_LOG_DEBUG, "passed through unscanned: %s", r->error);
-        return APX_OK;
-    }
+    if (r->outcome == SCRUB_NOT_JSON)
+        return unscannable(s, ex, false, r->error);
     if (s->mode == MODE_AUDIT) { /* audit never stands in the way */
         h->counter_add(r->outcome == SCRUB_TOO_DEEP ? s->too_deep : s->failed, 1);
         h->log_ex(h, ex, APX_LOG_WARN, "audit: could not scan: %s", r->error);
@@ -227,10 +303,11 @@ static int apply_result(struct scrubber *s, struct apx_exchange *ex, size_t len,
     if (r->outcome != SCRUB_FOUND)
         return APX_OK;
     count_hits(s, r);
-    h->log_ex(h, ex, APX_LOG_INFO, "%s %zu value%s: %s",
-              s->mode == MODE_AUDIT ? "audit: would replace" : "replaced", r->total,
-              r->total == 1 ? "" : "s", r->summary);
-    if (r->body && h->ex_body_replace(ex, r->body, r->body_len) < 0) {
+    if (s->mode == MODE_PSEUDONYMIZE && r->blocked)
+        return refuse_blocked(s, ex, r);
+    log_findings(s, ex, r);
+    if (s->mode == MODE_PSEUDONYMIZE && r->body &&
+        h->ex_body_replace(ex, r->body, r->body_len) < 0) {
         h->counter_add(s->failed, 1);
         h->block(ex, 500, "api_error", "the proxy's secret scrubber failed on this request");
         return APX_BLOCK;
@@ -295,11 +372,13 @@ static int scrubber_on_request(void *state, struct apx_exchange *ex)
     const uint8_t *body = h->ex_body(ex, &len);
     if (!body)
         body = (const uint8_t *)"";
+    if (len == 0)
+        return APX_OK; /* nothing that could hold a secret */
     if (len > s->max_body) {
-        h->counter_add(s->too_large, 1);
-        h->log_ex(h, ex, APX_LOG_INFO, "passed through unscanned: body of %zu bytes is over "
-                  "SCRUB_MAX_BODY_SIZE (%llu)", len, (unsigned long long)s->max_body);
-        return APX_OK;
+        char why[128];
+        snprintf(why, sizeof why, "a body of %zu bytes is over SCRUB_MAX_BODY_SIZE (%llu)",
+                 len, (unsigned long long)s->max_body);
+        return unscannable(s, ex, true, why);
     }
     if (offload(s, ex, body, len))
         return APX_PENDING;
