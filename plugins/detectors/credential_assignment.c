@@ -597,9 +597,10 @@ static bool word_at(const char *t, size_t len, size_t i, const char *w)
 /* The 'w' at `w` is that of a netrc "password" token: take its value. */
 static bool netrc_at(const char *t, size_t len, size_t w, struct value *v)
 {
-    if (w < 5 || !word_at(t, len, w - 5, "password") || !is_blank((unsigned char)t[w + 3]))
+    /* "password": the 'w' is its fifth byte */
+    if (w < 4 || !word_at(t, len, w - 4, "password") || !is_blank((unsigned char)t[w + 4]))
         return false;
-    size_t at = w - 5, from = at > NETRC_REACH ? at - NETRC_REACH : 0;
+    size_t at = w - 4, from = at > NETRC_REACH ? at - NETRC_REACH : 0;
     bool login = false;
     for (size_t i = from; i < at && !login; i++)
         login = t[i] == 'l' && word_at(t, len, i, "login");
