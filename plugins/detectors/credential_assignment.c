@@ -283,6 +283,7 @@ static bool rest_is_comment(const char *t, size_t len, size_t pos)
 
 struct value {
     size_t s, e;      /* the span to replace */
+    size_t scanned;   /* how far a bare value's scan went, taken or not */
     bool quoted;
     bool code;        /* the line is code: plain identifiers are references */
 };
@@ -475,6 +476,7 @@ static bool parse_bare(const char *t, size_t len, size_t i, bool line, struct va
     if (line) {
         while (e < len && e - i <= MAX_VALUE && !is_space((unsigned char)t[e]))
             e++;
+        v->scanned = e;
         if (!rest_is_comment(t, len, e))
             return false;
         if (e > i && (t[e - 1] == ',' || t[e - 1] == ';')) {
@@ -485,6 +487,7 @@ static bool parse_bare(const char *t, size_t len, size_t i, bool line, struct va
         while (e < len && e - i <= MAX_VALUE && !ends_inline((unsigned char)t[e]))
             e++;
     }
+    v->scanned = e;
     v->s = i;
     v->e = e;
     v->quoted = false;
@@ -610,7 +613,7 @@ static bool netrc_at(const char *t, size_t len, size_t w, struct value *v)
     while (i < len && is_blank((unsigned char)t[i]))
         i++;
     size_t e = i;
-    while (e < len && !is_space((unsigned char)t[e]))
+    while (e < len && e - i <= MAX_VALUE && !is_space((unsigned char)t[e]))
         e++;
     *v = (struct value){ .s = i, .e = e, .quoted = true };
     return e > i && credential_value(t, v);
@@ -632,9 +635,18 @@ static uint64_t bytes_of(uint64_t x, unsigned char c)
     return (y - ONES) & ~y & HIGHS;
 }
 
-static bool candidate_at(const char *t, size_t len, size_t i, size_t start, struct value *v)
+/* `skip`: the end of the furthest bare value already scanned and refused.
+ * An operator inside it is not looked at again: "token=a${token=a${..."
+ * would otherwise cost a scan of up to MAX_VALUE per operator. */
+static bool candidate_at(const char *t, size_t len, size_t i, size_t start, size_t *skip,
+                         struct value *v)
 {
+    if (i < *skip)
+        return false;
+    v->scanned = 0;
     bool ok = t[i] == 'w' ? netrc_at(t, len, i, v) : assignment_at(t, len, i, v);
+    if (!ok && v->scanned > *skip)
+        *skip = v->scanned;
     return ok && v->s >= start;
 }
 
@@ -643,7 +655,7 @@ static int credential_find(void *state, const char *text, size_t len, size_t sta
 {
     (void)state;
     struct value v = { 0 };
-    size_t i = start;
+    size_t i = start, skip = 0;
     for (; i + 8 <= len; i += 8) {
         uint64_t x;
         memcpy(&x, text + i, 8);
@@ -651,13 +663,13 @@ static int credential_find(void *state, const char *text, size_t len, size_t sta
             continue;
         for (size_t k = i; k < i + 8; k++) { /* in order, whatever the byte order */
             char c = text[k];
-            if ((c == '=' || c == ':' || c == 'w') && candidate_at(text, len, k, start, &v))
+            if ((c == '=' || c == ':' || c == 'w') && candidate_at(text, len, k, start, &skip, &v))
                 goto found;
         }
     }
     for (; i < len; i++) {
         char c = text[i];
-        if ((c == '=' || c == ':' || c == 'w') && candidate_at(text, len, i, start, &v))
+        if ((c == '=' || c == ':' || c == 'w') && candidate_at(text, len, i, start, &skip, &v))
             goto found;
     }
     return 0;
