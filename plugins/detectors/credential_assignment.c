@@ -23,7 +23,8 @@
  * password, passwd, secret, token, credentials, passphrase, apikey (or api
  * + key, access + key, private + key), or ends one (dbpassword,
  * githubtoken), or is pwd, pass or auth on its own (DB_PASS, _auth,
- * authToken; not bypass, compass, OAuth, author, authority), or is
+ * authToken; not bypass, compass, OAuth, author, authority; a value of
+ * letters only is a mode there: auth="Container"), or is
  * kubeconfig's client-key-data. Words after the credential word may only
  * be ones that keep it the secret (SECRET_KEY_BASE, password_hash,
  * token_prod, DB_PASSWORD_2): token_count, max_tokens, password_min_length,
@@ -198,8 +199,10 @@ static bool credential_word(const struct parts *p, size_t k)
            strcmp(p->w[k - 2], "client") == 0;
 }
 
-/* Does the name say it holds a credential? */
-static bool credential_name(const char *s, size_t n)
+/* Does the name say it holds a credential? `*auth` tells whether the
+ * word saying so is "auth" alone, which also names modes (Tomcat's
+ * auth="Container", auth: basic). */
+static bool credential_name(const char *s, size_t n, bool *auth)
 {
     /* words that may follow the credential word and keep it the secret */
     static const char *const after[] = {
@@ -207,7 +210,8 @@ static bool credential_name(const char *s, size_t n)
         "plain", "plaintext", "str", "string", "access", "secret", "token", "prod",
         "production", "dev", "development", "staging", "stage", "test", "live", "local",
         "old", "new", "current", "prev", "previous", "primary", "secondary", "backup",
-        "confirmation", NULL,
+        "confirmation", "replica", "master", "readonly", "ro", "rw", "admin", "root", "user",
+        "app", "api", "db", "internal", "external", "main", "read", "write", NULL,
     };
     /* words right before it that make it a flag, a counter or a cursor */
     static const char *const before[] = {
@@ -226,6 +230,7 @@ static bool credential_name(const char *s, size_t n)
     for (size_t i = k; i < p.n; i++)
         if (!all_digits(p.w[i]) && !is_word(p.w[i], after))
             return false;
+    *auth = strcmp(p.w[k - 1], "auth") == 0;
     size_t first = k - 1; /* "api" of api_key, "client" of client-key-data */
     if (strcmp(p.w[first], "key") == 0)
         first--;
@@ -286,6 +291,7 @@ struct value {
     size_t scanned;   /* how far a bare value's scan went, taken or not */
     bool quoted;
     bool code;        /* the line is code: plain identifiers are references */
+    bool auth;        /* the name is an "auth": a word of letters is a mode */
 };
 
 static bool dotted_path(const char *v, size_t n)
@@ -328,6 +334,14 @@ static bool only_digits(const char *v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (!is_digit((unsigned char)v[i]))
+            return false;
+    return true;
+}
+
+static bool only_letters(const char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!is_alpha((unsigned char)v[i]))
             return false;
     return true;
 }
@@ -404,12 +418,15 @@ static bool credential_value(const char *t, const struct value *v)
     for (size_t i = 0; i < n; i++)
         if (is_space((unsigned char)s[i]))
             return false; /* prose, or a phrase in a UI string */
+    if (v->auth && only_letters(s, n))
+        return false;
     if (v->quoted)
         return true;
     if (memchr(s, '(', n) || memchr(s, '[', n) || memchr(s, '{', n) || dotted_path(s, n))
         return false; /* a call, a subscript, an attribute */
+    bool auth;
     if (plain_identifier(s, n) && v->code)
-        return has_digit(s, n) && !credential_name(s, n) && !contains_ci(s, n, "password") &&
+        return has_digit(s, n) && !credential_name(s, n, &auth) && !contains_ci(s, n, "password") &&
                !contains_ci(s, n, "secret") && !contains_ci(s, n, "token");
     return true;
 }
@@ -570,7 +587,7 @@ static bool assignment_at(const char *t, size_t len, size_t op, struct value *v)
     struct name nm;
     if (!operator_at(t, len, op, &name_end, &i, &code) ||
         !name_before(t, name_end, &blank_before, &nm) ||
-        !credential_name(t + nm.s, nm.e - nm.s))
+        !credential_name(t + nm.s, nm.e - nm.s, &v->auth))
         return false;
     size_t vstart = i;
     while (i < len && i - vstart < 8 && is_blank((unsigned char)t[i]))
@@ -703,6 +720,7 @@ static const char *const must_match[] = {
     "mysql -u root --password=Hunter2Hunter2 shop",
     "Server=db;Database=app;User Id=sa;Password=Sql-Pa55;",
     "DB_PASS=s3cret-pass",
+    "DB_PASSWORD_REPLICA=\"r3plica!Pass\"",
     NULL,
 };
 
@@ -737,6 +755,7 @@ static const char *const must_not_match[] = {
     "auth_url: https://auth.example.com/oauth/token",
     "GOOGLE_APPLICATION_CREDENTIALS=/etc/gcp/key.json",
     "https://user:s3cret@host.example.com/",
+    "<Resource name=\"jdbc/shop\" auth=\"Container\" type=\"javax.sql.DataSource\"/>",
     NULL,
 };
 
