@@ -34,8 +34,8 @@
  *
  * The value is quoted or bare. References and placeholders are left:
  * ${X}, $X, $(cmd), `cmd`, %(x)s, %X%, {{ x }}, #{x}, <your-token>, our own
- * <CREDENTIAL_1>, *alias, ****, xxxx, ..., changeme, None, null, true,
- * type names (str, string), URLs and file paths, values with blanks, and
+ * <CREDENTIAL_1>, *alias, YAML tags (!vault, !Ref), xoxb-your-token,
+ * ****, xxxx, ..., changeme, None, null, true, type names (str, string), URLs and file paths, values with blanks, and
  * values shorter than 4 (or of fewer than 6 digits). Code is left too: a
  * bare value with '(' '[' '{' (get_password(), os.environ["X"],
  * ENV["X"]), a dotted path (self.token, args.password, process.env.X),
@@ -391,6 +391,10 @@ static bool placeholder(const char *v, size_t n)
         return true;
     if (a == '{' || a == '[' || a == '*' || a == '`' || a == '<' || (a == '%' && v[n - 1] == '%'))
         return true;
+    if (a == '!' && n > 1 && plain_identifier(v + 1, n - 1))
+        return true; /* a YAML tag: !vault, !Ref, !secret db_password */
+    if (contains_ci(v, n, "your-") || contains_ci(v, n, "your_"))
+        return true; /* xoxb-your-bot-token */
     if (contains(v, n, "${") || contains(v, n, "{{") || contains(v, n, "$(") ||
         contains(v, n, "#{") || contains(v, n, "%(") || contains(v, n, "***") ||
         contains(v, n, "...") || contains(v, n, "\xe2\x80\xa6") || contains(v, n, "://") ||
@@ -736,6 +740,8 @@ static const char *const must_not_match[] = {
     "password: {{ .Values.db.password }}",
     "sqlalchemy.password = %(password)s",
     "api_key: <your-api-key>",
+    "db_password: !vault |\n  $ANSIBLE_VAULT;1.1;AES256",
+    "SLACK_BOT_TOKEN=xoxb-your-bot-token",
     "DB_PASSWORD=<CREDENTIAL_1>",
     "password: changeme\nsecret: change-me\ntoken: xxxxxxxx\npass: ****\nauth: ...",
     "password: None\ntoken: null\nsecret: nil\nauth: true\nDB_PASSWORD=",
