@@ -292,6 +292,7 @@ struct value {
     bool quoted;
     bool code;        /* the line is code: plain identifiers are references */
     bool auth;        /* the name is an "auth": a word of letters is a mode */
+    bool token;       /* the name is "token": a lower-case word is a token type */
 };
 
 static bool dotted_path(const char *v, size_t n)
@@ -299,6 +300,8 @@ static bool dotted_path(const char *v, size_t n)
     bool dot = false, at_start = true;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)v[i];
+        if (c == '?' && i + 1 < n && v[i + 1] == '.' && !at_start)
+            continue; /* opts?.secret */
         if (c == '.') {
             if (at_start)
                 return false;
@@ -334,6 +337,28 @@ static bool only_digits(const char *v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (!is_digit((unsigned char)v[i]))
+            return false;
+    return true;
+}
+
+/* 1.2.3, 10.0.0.1, an OID: a version or an address, not a secret. */
+static bool digits_and_dots(const char *v, size_t n)
+{
+    bool dot = false;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] == '.')
+            dot = true;
+        else if (!is_digit((unsigned char)v[i]))
+            return false;
+    }
+    return dot;
+}
+
+/* "keyword", "string-2": a syntax highlighter's token type. */
+static bool token_type(const char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!is_lower((unsigned char)v[i]) && v[i] != '-' && v[i] != '.')
             return false;
     return true;
 }
@@ -393,8 +418,9 @@ static bool placeholder(const char *v, size_t n)
         return true;
     if (a == '!' && n > 1 && plain_identifier(v + 1, n - 1))
         return true; /* a YAML tag: !vault, !Ref, !secret db_password */
-    if (contains_ci(v, n, "your-") || contains_ci(v, n, "your_"))
-        return true; /* xoxb-your-bot-token */
+    if (contains_ci(v, n, "your-") || contains_ci(v, n, "your_") ||
+        contains_ci(v, n, "example"))
+        return true; /* xoxb-your-bot-token, ghp_exampletoken */
     if (contains(v, n, "${") || contains(v, n, "{{") || contains(v, n, "$(") ||
         contains(v, n, "#{") || contains(v, n, "%(") || contains(v, n, "***") ||
         contains(v, n, "...") || contains(v, n, "\xe2\x80\xa6") || contains(v, n, "://") ||
@@ -422,13 +448,20 @@ static bool credential_value(const char *t, const struct value *v)
     for (size_t i = 0; i < n; i++)
         if (is_space((unsigned char)s[i]))
             return false; /* prose, or a phrase in a UI string */
-    if (v->auth && only_letters(s, n))
+    if ((v->auth && only_letters(s, n)) || (v->token && token_type(s, n)) ||
+        digits_and_dots(s, n))
         return false;
+    bool auth;
+    if (plain_identifier(s, n) && !has_digit(s, n) && credential_name(s, n, &auth))
+        return false; /* GRANT_TYPE = 'refresh_token': a name, not a value */
     if (v->quoted)
         return true;
     if (memchr(s, '(', n) || memchr(s, '[', n) || memchr(s, '{', n) || dotted_path(s, n))
         return false; /* a call, a subscript, an attribute */
-    bool auth;
+    const char *eq = memchr(s, '=', n);
+    if ((eq && dotted_path(s, (size_t)(eq - s))) || (n >= 2 && s[0] == '/' &&
+                                                      (s[1] == '*' || s[1] == '/')))
+        return false; /* a.B=a.C=..., chained; a comment */
     if (plain_identifier(s, n) && v->code)
         return has_digit(s, n) && !credential_name(s, n, &auth) && !contains_ci(s, n, "password") &&
                !contains_ci(s, n, "secret") && !contains_ci(s, n, "token");
@@ -502,6 +535,10 @@ static bool parse_bare(const char *t, size_t len, size_t i, bool line, struct va
             return false;
         if (e > i && (t[e - 1] == ',' || t[e - 1] == ';')) {
             e--;
+            v->code = true;
+        }
+        while (e > i && (t[e - 1] == '}' || t[e - 1] == ']' || t[e - 1] == ')')) {
+            e--; /* "TOKEN": None} closes a literal */
             v->code = true;
         }
     } else {
@@ -593,6 +630,7 @@ static bool assignment_at(const char *t, size_t len, size_t op, struct value *v)
         !name_before(t, name_end, &blank_before, &nm) ||
         !credential_name(t + nm.s, nm.e - nm.s, &v->auth))
         return false;
+    v->token = equals_ci(t + nm.s, nm.e - nm.s, "token");
     size_t vstart = i;
     while (i < len && i - vstart < 8 && is_blank((unsigned char)t[i]))
         i++;
@@ -742,6 +780,14 @@ static const char *const must_not_match[] = {
     "api_key: <your-api-key>",
     "db_password: !vault |\n  $ANSIBLE_VAULT;1.1;AES256",
     "SLACK_BOT_TOKEN=xoxb-your-bot-token",
+    "    authorization_token: 'ghp_exampletoken',",
+    "exports.GRANT_TYPE_REFRESH_TOKEN = 'refresh_token';",
+    "const workSecret = opts?.workSecret || readEnv('WORK_SECRET');",
+    "{regex:gg,token:\"linkified\"}",
+    "var SocksAuth = /*#__PURE__*/function (SocksAuth) {",
+    "Ne.SOCKS5_NO_ACCEPTABLE_AUTH=Ne.SOCKS5_CUSTOM_AUTH_END=Ne.SOCKS5_CUSTOM_AUTH_START=0",
+    "    SERVER_AUTH = '1.3.6.1.5.5.7.3.1'",
+    "TOKEN_MAP = {\"NAME\": token.NAME,\n             \"TOKEN\": None}",
     "DB_PASSWORD=<CREDENTIAL_1>",
     "password: changeme\nsecret: change-me\ntoken: xxxxxxxx\npass: ****\nauth: ...",
     "password: None\ntoken: null\nsecret: nil\nauth: true\nDB_PASSWORD=",
