@@ -567,6 +567,9 @@ START_TEST(redacted_thinking_data_is_never_changed)
 {
     untouched("{\"content\":[{\"type\":\"redacted_thinking\",\"data\":\"" AWS1 " " MAIL "\"}]}");
     untouched("{\"content\":[{\"data\":\"" AWS1 "\",\"type\":\"redacted_thinking\"}]}");
+    /* not a string, as the API never sends it, and still left (found by fuzz_scrub) */
+    untouched("{\"content\":[{\"type\":\"redacted_thinking\",\"data\":{\"id\":\"" AWS1 "\"}}]}");
+    untouched("{\"content\":[{\"type\":\"tool_use\",\"id\":[\"" MAIL "\"]}]}");
     /* "data" of any other block is scanned */
     expect("{\"content\":[{\"data\":\"" AWS1 "\",\"type\":\"document\"}]}",
            "{\"content\":[{\"data\":\"<AWS_ACCESS_KEY_1>\",\"type\":\"document\"}]}");
