@@ -738,6 +738,16 @@ found:
     return 1;
 }
 
+/* split_name() cuts a name where the case changes (dbPassword: db,
+ * Password), so a credential word it accepts stands in the text in lower
+ * case, capitalized or in capitals, and holds one of these; the netrc
+ * "password" too. Strings with none of them are not scanned. */
+static const char *const anchors[] = {
+    "pass", "Pass", "PASS", "pwd", "Pwd", "PWD", "secret", "Secret", "SECRET",
+    "token", "Token", "TOKEN", "credential", "Credential", "CREDENTIAL",
+    "key", "Key", "KEY", "auth", "Auth", "AUTH", NULL,
+};
+
 /* ---- samples ---- */
 
 static const char *const must_match[] = {
@@ -825,6 +835,7 @@ APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
         .tier = APX_TIER_SECRET,
         .priority = 155,
         .find = credential_find,
+        .anchors = anchors,
         .must_match = must_match,
         .must_not_match = must_not_match,
     },

@@ -183,6 +183,9 @@ static int url_credentials_find(void *state, const char *text, size_t len, size_
     return 0;
 }
 
+/* Every match has its "://": strings without one are not looked at. */
+static const char *const anchors[] = { "://", NULL };
+
 static const char *const must_match[] = {
     "https://octo-bot:ghx_NotARealTokenButLooksLikeOne42@github.com",
     "origin\thttps://ci:glpat-Zx8Kq2Lm9Vb4Nc7Rt1Yp@gitlab.example.com/team/app.git (fetch)",
@@ -222,6 +225,7 @@ APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
         .tier = APX_TIER_SECRET,
         .priority = 95,
         .find = url_credentials_find,
+        .anchors = anchors,
         .must_match = must_match,
         .must_not_match = must_not_match,
     },

@@ -236,7 +236,9 @@ static int has_anchor(const char *s, size_t len, const char *const *anchors)
 
 /* Every match the detector keeps in `text` must contain an anchor: the
  * whole pattern match (a `secret` group may leave the anchor outside the
- * replaced span, "Bearer <BEARER_TOKEN_1>"), or find()'s span. */
+ * replaced span, "Bearer <BEARER_TOKEN_1>"), or, for find(), which
+ * reports only what it replaces, the text up to its end (the name before
+ * an assigned value, the "://" before a URL's password). */
 static int check_anchors_in(const struct detector *d, const char *text, char *err,
                             size_t errlen)
 {
@@ -246,7 +248,7 @@ static int check_anchors_in(const struct detector *d, const char *text, char *er
         return 0;
     if (!d->code) {
         while (detector_find(d, text, len, start, &ms, &me) == 1) {
-            if (!has_anchor(text + ms, me - ms, d->spec.anchors))
+            if (!has_anchor(text, me, d->spec.anchors))
                 goto missing;
             start = me;
         }

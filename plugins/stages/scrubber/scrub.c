@@ -25,6 +25,10 @@ struct anchor {
     const char *text;
     size_t len;
     uint32_t det;
+    /* The first four bytes (fewer for a shorter anchor) and the mask that
+     * keeps them: most bytes the pair gate lets through fail here, in a
+     * register, before any call to memcmp. */
+    uint32_t head, head_mask;
 };
 
 struct scrub_engine {
@@ -78,7 +82,11 @@ static int engine_index_anchors(struct scrub_engine *e, char *err, size_t errlen
         for (; a && *a; a++) {
             if (!**a)
                 continue; /* an empty anchor filters nothing */
-            e->anchors[e->nanchors++] = (struct anchor){ *a, strlen(*a), (uint32_t)d };
+            struct anchor *an = &e->anchors[e->nanchors++];
+            *an = (struct anchor){ *a, strlen(*a), (uint32_t)d, 0, 0 };
+            size_t h = an->len < 4 ? an->len : 4;
+            memcpy(&an->head, an->text, h);
+            memset(&an->head_mask, 0xff, h);
             any = true;
         }
         e->always[d] = !any;
@@ -530,9 +538,13 @@ static size_t anchors_at(const struct scrub_engine *e, const uint8_t *s, size_t 
 {
     size_t found = 0;
     uint8_t c = s[i];
+    uint32_t here = 0;
+    memcpy(&here, s + i, n - i < 4 ? n - i : 4);
     for (uint32_t k = e->first_idx[c]; k < e->first_idx[c + 1]; k++) {
         const struct anchor *a = &e->anchors[k];
-        if (!flag[a->det] && a->len <= n - i && memcmp(s + i, a->text, a->len) == 0) {
+        if ((here & a->head_mask) != a->head || flag[a->det] || a->len > n - i)
+            continue;
+        if (a->len <= 4 || memcmp(s + i + 4, a->text + 4, a->len - 4) == 0) {
             flag[a->det] = 1;
             found++;
         }
