@@ -70,7 +70,8 @@ ok "built and installed into $T/prefix; settings file 0640 with the key"
 # nothing but the installed binary's built-in paths: --config is its default
 env -u ANTHROPIC_PROXY_CONFIG "$bin" --check-config >"$T/check.out" 2>&1 ||
     fail "installed configuration refused: $(cat "$T/check.out")"
-grep -q "configuration OK (settings file: $env; pipeline $T/etc/anthropic-proxy/pipeline.yaml: .*16 detectors)" \
+ndet=$(sed -n '/^detectors:/,$p' "$T/etc/anthropic-proxy/pipeline.yaml" | grep -c '^  - plugin:')
+grep -q "configuration OK (settings file: $env; pipeline $T/etc/anthropic-proxy/pipeline.yaml: .*$ndet detectors)" \
     "$T/check.out" || fail "unexpected: $(cat "$T/check.out")"
 ok "the deployed daemon checks its deployed files: $(grep -o 'configuration OK' "$T/check.out")"
 

@@ -63,7 +63,9 @@ make_cert
 export ANTHROPIC_PROXY_TLS_CERT="$T/cert.pem" ANTHROPIC_PROXY_TLS_KEY="$T/key.pem"
 export ANTHROPIC_PROXY_PIPELINE="$D$etc/pipeline.yaml" ANTHROPIC_PROXY_PLUGIN_DIR="$D$pkglibdir"
 check || fail "installed configuration refused: $(cat "$T/check.out")"
-grep -q "configuration OK .*scrubber .*retry .*16 detectors" "$T/check.out" ||
+# every detector the installed pipeline file lists, loaded
+ndet=$(sed -n '/^detectors:/,$p' "$D$etc/pipeline.yaml" | grep -c '^  - plugin:')
+grep -q "configuration OK .*scrubber .*retry .*$ndet detectors" "$T/check.out" ||
     fail "not every plugin loaded: $(cat "$T/check.out")"
 ! grep -q "$top_builddir" "$T/check.out" || fail "the build tree was used: $(cat "$T/check.out")"
 ok "the installed binary checks the installed files: $(grep -o "configuration OK.*detectors" "$T/check.out")"

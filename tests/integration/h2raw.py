@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Raw HTTP/2 frames for tests/integration/34-h2-stream-ids.sh.
+"""Raw HTTP/2 frames for tests/integration/42-h2-stream-ids.sh.
 
 HTTP/2 client libraries refuse to send the frames RFC 9113 forbids, so this
 one builds them by hand: frame headers, and HPACK header blocks made of

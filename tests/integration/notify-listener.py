@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Plays systemd's notify socket for tests/integration/32-systemd-notify.sh.
+"""Plays systemd's notify socket for tests/integration/40-systemd-notify.sh.
 
 Binds a datagram socket at argv[1] and appends one line per message to
 argv[2]: the sender's pid (from SCM_CREDENTIALS, as systemd checks it for

@@ -53,6 +53,10 @@
 //   x-mock-web-search: N        add usage.server_tool_use.web_search_requests
 //   x-mock-delta-usage: full    message_delta's usage also repeats the input
 //                               and cache figures (as the current API does)
+//   x-mock-script: PATH         scripted tool use: PATH is a JSON array of
+//                               assistant turns; a request with a non-empty
+//                               `tools` array gets turn N, N = the assistant
+//                               messages already in `messages` (README.md)
 //
 // Other routes: POST /v1/messages/count_tokens, HEAD|GET /api/hello (Claude
 // Code's connectivity check), GET /v1/models[/ID], POST /api/event_logging/*;
@@ -268,7 +272,80 @@ function encode(payload, enc) {
   return payload;
 }
 
-async function answerJson(req, res, body, parsed, entry) {
+// x-mock-script: the turn of the script this request gets, or null for the
+// normal answer. A turn is an array of content blocks, or an object
+// {"content": [...], "chunk": N} (N: characters per input_json_delta).
+// Only requests offering tools take part, so Claude Code's side requests
+// (titles, quota checks: no tools) keep getting the plain answer; the turn
+// is the number of assistant messages in the history, so the request that
+// carries the tool results of turn 0 gets turn 1.
+function scriptTurn(req, parsed) {
+  const path = header(req, 'x-mock-script');
+  if (path === undefined || path === '') return null;
+  if (!Array.isArray(parsed.tools) || parsed.tools.length === 0) return null;
+  const script = JSON.parse(fs.readFileSync(path, 'utf8'));
+  if (!Array.isArray(script)) throw new Error('x-mock-script: the file is not a JSON array');
+  const msgs = Array.isArray(parsed.messages) ? parsed.messages : [];
+  const n = msgs.filter((m) => m && m.role === 'assistant').length;
+  if (n >= script.length) return null;
+  const turn = script[n];
+  const blocks = Array.isArray(turn) ? turn : turn && turn.content;
+  if (!Array.isArray(blocks) || blocks.length === 0) {
+    throw new Error(`x-mock-script: turn ${n} has no content blocks`);
+  }
+  const chunk = !Array.isArray(turn) && Number.isInteger(turn.chunk) && turn.chunk > 0 ? turn.chunk : 7;
+  const content = blocks.map((b, i) => {
+    if (!b || (b.type !== 'text' && b.type !== 'tool_use')) {
+      throw new Error(`x-mock-script: turn ${n} block ${i} is neither text nor tool_use`);
+    }
+    if (b.type === 'text') return { type: 'text', text: String(b.text ?? '') };
+    // the same turn and block always get the same id: a client's retry sees
+    // the same answer, and ids differ across turns
+    const id = b.id || 'toolu_01' + crypto.createHash('sha256').update(`${n}:${i}:${b.name}`)
+      .digest('base64').replace(/[^A-Za-z0-9]/g, '').slice(0, 22);
+    return { type: 'tool_use', id, name: String(b.name), input: b.input ?? {} };
+  });
+  return { turn: n, chunk, content, toolUse: content.some((b) => b.type === 'tool_use') };
+}
+
+// Pieces of at most `size` characters (at least one, maybe empty).
+function cut(text, size) {
+  const parts = [];
+  for (let off = 0; off < text.length; off += size) parts.push(text.slice(off, off + size));
+  return parts.length ? parts : [''];
+}
+
+// The SSE events of a scripted turn's blocks, as the API sends them: each
+// block opened at its index with an empty body, its text or its input JSON
+// in small deltas (the input cut every `chunk` characters, so a string value
+// spans deltas), closed; a ping after the first block opens and between blocks.
+function scriptEvents(s) {
+  const events = [];
+  let deltas = 0;
+  s.content.forEach((b, index) => {
+    if (index > 0) events.push(['ping', { type: 'ping' }]);
+    if (b.type === 'text') {
+      events.push(['content_block_start', { type: 'content_block_start', index, content_block: { type: 'text', text: '' } }]);
+      if (index === 0) events.push(['ping', { type: 'ping' }]);
+      for (const p of cut(b.text, s.chunk)) {
+        events.push(['content_block_delta', { type: 'content_block_delta', index, delta: { type: 'text_delta', text: p } }]);
+        deltas++;
+      }
+    } else {
+      events.push(['content_block_start', { type: 'content_block_start', index, content_block: { type: 'tool_use', id: b.id, name: b.name, input: {} } }]);
+      if (index === 0) events.push(['ping', { type: 'ping' }]);
+      // the API's first input delta is empty
+      for (const p of ['', ...cut(JSON.stringify(b.input), s.chunk)]) {
+        events.push(['content_block_delta', { type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: p } }]);
+        deltas++;
+      }
+    }
+    events.push(['content_block_stop', { type: 'content_block_stop', index }]);
+  });
+  return { events, deltas };
+}
+
+async function answerJson(req, res, body, parsed, entry, script) {
   const text = answerText(req);
   const msg = {
     id: makeId(req, 'msg_', body), type: 'message', role: 'assistant',
@@ -276,6 +353,11 @@ async function answerJson(req, res, body, parsed, entry) {
     content: [{ type: 'text', text }], stop_reason: 'end_turn', stop_sequence: null,
     usage: usageFor(req, body, splitText(text, intHeader(req, 'x-mock-events', 5)).length),
   };
+  if (script) {
+    msg.content = script.content;
+    msg.stop_reason = script.toolUse ? 'tool_use' : 'end_turn';
+    msg.usage = usageFor(req, body, scriptEvents(script).deltas);
+  }
   const big = intHeader(req, 'x-mock-big-body', 0);
   if (big > 0) msg.padding = 'x'.repeat(Math.max(0, big - 400));
   let payload = Buffer.from(JSON.stringify(msg));
@@ -304,22 +386,27 @@ function sse(name, data) {
   return `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
-async function answerStream(req, res, body, parsed, entry) {
+async function answerStream(req, res, body, parsed, entry, script) {
   const parts = splitText(answerText(req), intHeader(req, 'x-mock-events', 5));
-  const usage = usageFor(req, body, parts.length);
+  const scripted = script ? scriptEvents(script) : null;
+  const usage = usageFor(req, body, scripted ? scripted.deltas : parts.length);
   const deltaUsage = header(req, 'x-mock-delta-usage') === 'full'
     ? { ...usage } : { output_tokens: usage.output_tokens };
   if (header(req, 'x-mock-delta-usage') !== 'full' && usage.server_tool_use) deltaUsage.server_tool_use = usage.server_tool_use;
   const startUsage = { ...usage, output_tokens: 1 };
   delete startUsage.server_tool_use;
   const id = makeId(req, 'msg_', body);
-  const events = [
-    ['message_start', { type: 'message_start', message: { id, type: 'message', role: 'assistant', model: parsed.model || 'claude-mock', content: [], stop_reason: null, stop_sequence: null, usage: startUsage } }],
+  const blocks = scripted ? scripted.events : [
     ['content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }],
     ['ping', { type: 'ping' }],
     ...parts.map((p) => ['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: p } }]),
     ['content_block_stop', { type: 'content_block_stop', index: 0 }],
-    ['message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: deltaUsage }],
+  ];
+  const stopReason = script && script.toolUse ? 'tool_use' : 'end_turn';
+  const events = [
+    ['message_start', { type: 'message_start', message: { id, type: 'message', role: 'assistant', model: parsed.model || 'claude-mock', content: [], stop_reason: null, stop_sequence: null, usage: startUsage } }],
+    ...blocks,
+    ['message_delta', { type: 'message_delta', delta: { stop_reason: stopReason, stop_sequence: null }, usage: deltaUsage }],
     ['message_stop', { type: 'message_stop' }],
   ];
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...baseHeaders(req, body) });
@@ -355,8 +442,17 @@ function failOnRequest(req, res, body) {
 
 async function answerMessages(req, res, body, parsed, entry) {
   if (parsed === undefined) return answerError(req, res, 400, body);
-  return parsed.stream === true ? answerStream(req, res, body, parsed, entry)
-                                : answerJson(req, res, body, parsed, entry);
+  let script;
+  try {
+    script = scriptTurn(req, parsed);
+  } catch (e) {
+    // a broken script is the test's bug: say so loudly, in a 400 the client shows
+    console.error(`mock-upstream: ${e.message}`);
+    return sendJson(req, res, 400, { type: 'error', error: { type: 'invalid_request_error', message: `mock: ${e.message}` } }, body);
+  }
+  if (script) entry.script_turn = script.turn;
+  return parsed.stream === true ? answerStream(req, res, body, parsed, entry, script)
+                                : answerJson(req, res, body, parsed, entry, script);
 }
 
 function rawHeaders(req) {
