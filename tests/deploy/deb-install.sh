@@ -7,8 +7,10 @@
 # user, the daemon serving /health from them, the detector template building
 # against the installed header; a reinstall keeps an edited settings file
 # and makes no certificate when one is configured elsewhere; dpkg --purge
-# leaves nothing behind. Needs root and a machine without anthropic-proxy
-# installed. Run by make check-deb (DEB_DIR: where make deb put the .debs).
+# leaves nothing behind but the system user (and an operator's own
+# certificate, which the last round checks). Needs root and a machine
+# without anthropic-proxy installed. Run by make check-deb (DEB_DIR: where
+# make deb put the .debs).
 . "$top_srcdir/tests/integration/lib.sh"
 : "${DEB_DIR:?the directory holding the built .debs (make check-deb sets it)}"
 [ "$(id -u)" = 0 ] || skip "installing a .deb needs root"
@@ -27,8 +29,10 @@ user_before=$(getent passwd anthropic-proxy || true)
 
 # Whatever happens, the machine is left as it was.
 purge() { dpkg --purge anthropic-proxy-dev anthropic-proxy >"$T/purge.log" 2>&1; }
-# (the package keeps its system user at purge; this test removes it again)
-trap 'st=$?; purge || true; [ -n "$user_before" ] || userdel anthropic-proxy 2>/dev/null || true; (exit $st); cleanup' EXIT
+# (the package keeps its system user at purge, and an operator's
+# certificate: this test removes both again; /etc/anthropic-proxy did not
+# exist before it, so whatever is there is the test's)
+trap 'st=$?; purge || true; rm -rf "$ETC"; [ -n "$user_before" ] || userdel anthropic-proxy 2>/dev/null || true; (exit $st); cleanup' EXIT
 
 dpkg -i "$deb" "$dev" >"$T/install.log" 2>&1 || fail "dpkg -i: $(cat "$T/install.log")"
 ok "dpkg -i $(basename "$deb") $(basename "$dev")"
@@ -40,12 +44,13 @@ for f in /usr/sbin/anthropic-proxy "$PKGLIB/stages/scrubber.so" "$PKGLIB/stages/
          "$ETC/anthropic-proxy.env" "$ETC/pipeline.yaml" \
          /usr/share/man/man8/anthropic-proxy.8.gz /usr/share/man/man5/anthropic-proxy.env.5.gz \
          /usr/share/man/man5/anthropic-proxy-pipeline.5.gz /usr/share/man/man7/anthropic-proxy-detectors.7.gz \
-         /usr/share/doc/anthropic-proxy/README.Debian.gz /usr/share/doc/anthropic-proxy/copyright \
+         /usr/share/doc/anthropic-proxy/README.Debian /usr/share/doc/anthropic-proxy/copyright \
          /usr/include/anthropic-proxy/plugin.h "/usr/lib/$multiarch/pkgconfig/anthropic-proxy-plugin.pc" \
          /usr/share/man/man3/anthropic-proxy-plugin.3.gz \
          /usr/share/doc/anthropic-proxy-dev/examples/detector-template/acme_token.c \
          /usr/share/doc/anthropic-proxy-dev/examples/detector-template/Makefile; do
-    [ -e "$f" ] || fail "not installed: $f"
+    # (dh_compress leaves a short README.Debian as it is)
+    [ -e "$f" ] || [ -e "$f.gz" ] || fail "not installed: $f"
 done
 [ "$(find "$PKGLIB" -name '*.so' | wc -l)" -ge 30 ] || fail "plugins: $(find "$PKGLIB" -name '*.so' | wc -l)"
 ! find "$PKGLIB" -name '*.la' | grep -q . || fail ".la files installed"
@@ -123,4 +128,23 @@ for f in "$ETC" /var/lib/anthropic-proxy "$PKGLIB" /usr/include/anthropic-proxy;
     [ ! -e "$f" ] || left="$left $f"
 done
 [ -z "$left" ] || fail "left behind by dpkg --purge:$left"
-ok "dpkg --purge: nothing of its $(wc -l <"$T/owned") paths left, no $ETC, no /var/lib/anthropic-proxy (the system user stays, as Debian keeps system users)"
+getent passwd anthropic-proxy >/dev/null || fail "purge removed the system user (README.Debian says it stays)"
+ok "dpkg --purge: nothing of its $(wc -l <"$T/owned") paths left, no $ETC, no /var/lib/anthropic-proxy (the system user stays, as README.Debian says)"
+
+# purge removes the self-signed certificate postinst made...
+dpkg -i "$deb" >"$T/install2.log" 2>&1 || fail "dpkg -i again: $(cat "$T/install2.log")"
+[ -f "$ETC/server.crt" ] || fail "no self-signed certificate on the second installation"
+purge || fail "dpkg --purge: $(cat "$T/purge.log")"
+[ ! -e "$ETC" ] || fail "purge left $(find "$ETC" | tr '\n' ' ')"
+ok "install and purge again: the self-signed certificate made and removed, no $ETC left"
+
+# ...but not one the operator put in its place
+dpkg -i "$deb" >"$T/install3.log" 2>&1 || fail "dpkg -i again: $(cat "$T/install3.log")"
+"$OPENSSL" req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=operator.example \
+    -keyout "$ETC/server.key" -out "$ETC/server.crt" 2>/dev/null || fail "openssl req"
+sha256sum "$ETC/server.crt" "$ETC/server.key" >"$T/operator.sha256"
+purge || fail "dpkg --purge: $(cat "$T/purge.log")"
+sha256sum --status -c "$T/operator.sha256" || fail "purge removed or changed the operator's certificate"
+[ "$(ls -A "$ETC" | tr '\n' ' ')" = "server.crt server.key " ] || fail "purge left $(ls -A "$ETC")"
+[ ! -e /var/lib/anthropic-proxy ] || fail "purge left /var/lib/anthropic-proxy"
+ok "install, the operator's own certificate in place, purge: that certificate stays, nothing else"
