@@ -140,14 +140,14 @@ static bool split_name(const char *s, size_t n, struct parts *p)
                         (is_upper(c) && is_upper(prev) && is_lower(next)) ||
                         (is_digit(c) != is_digit(prev) && is_alnum(prev));
         if (boundary && len > 0) {
-            if (p->n == MAX_PARTS)
-                return false;
             p->w[p->n][len] = '\0';
             p->n++;
             len = 0;
         }
         if (is_alnum(c)) {
-            if (len == MAX_PART)
+            /* A seventeenth word, or a word too long for its slot: not a
+             * name a person wrote, so no assignment. */
+            if (p->n == MAX_PARTS || len == MAX_PART)
                 return false;
             p->w[p->n][len++] = (char)lower(c);
         }
@@ -789,6 +789,8 @@ static const char *const must_not_match[] = {
     "    SERVER_AUTH = '1.3.6.1.5.5.7.3.1'",
     "TOKEN_MAP = {\"NAME\": token.NAME,\n             \"TOKEN\": None}",
     "DB_PASSWORD=<CREDENTIAL_1>",
+    /* seventeen words: longer than any name split_name() holds */
+    "a_b_c_d_e_f_g_h_i_j_k_l_m_n_o_p_q_password = 'Xk29dkf03kdLsQ'",
     "password: changeme\nsecret: change-me\ntoken: xxxxxxxx\npass: ****\nauth: ...",
     "password: None\ntoken: null\nsecret: nil\nauth: true\nDB_PASSWORD=",
     "token_count = 5\nmax_tokens: 4096\npassword_min_length = 8\ninput_tokens: 1200",

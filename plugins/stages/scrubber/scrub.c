@@ -866,8 +866,12 @@ static bool value_skipped(const struct walk *w)
     const struct frame *f = &w->frames[w->depth - 1];
     if (f->skip)
         return true;
+    /* a container under a kept "data" or "id" (the type came first): a
+     * string there is deferred instead, see defer_member() */
     return f->is_obj && (f->key_kind == KEY_SKIP || f->key_kind == KEY_TYPE ||
-                         f->key_kind == KEY_TOOL_DOC);
+                         f->key_kind == KEY_TOOL_DOC ||
+                         (f->key_kind == KEY_DATA && f->keep_data) ||
+                         (f->key_kind == KEY_ID && f->keep_id));
 }
 
 static enum walk_rc push_frame(struct walk *w, bool is_obj)
