@@ -14,6 +14,7 @@
 
 #include "core.h"
 #include "log.h"
+#include "reload_cmd.h"
 #include "scrub_cmd.h"
 #include "settings.h"
 #include "supervisor.h"
@@ -27,6 +28,7 @@ static void usage(FILE *out)
             "Usage: anthropic-proxy [--config FILE] [--pipeline FILE] [--foreground]\n"
             "       anthropic-proxy --check-config [--config FILE] [--pipeline FILE]\n"
             "       anthropic-proxy scrub [--key-file FILE] [--audit] < BODY   (see scrub --help)\n"
+            "       anthropic-proxy reload [--config FILE]   (see reload --help)\n"
             "       anthropic-proxy --version | --help\n"
             "\n"
             "A reverse proxy for the Anthropic API: metering, a live dashboard, retries\n"
@@ -40,7 +42,8 @@ static void usage(FILE *out)
             "  -V, --version        print the version and exit\n"
             "  -h, --help           print this help and exit\n"
             "\n"
-            "Signals: SIGHUP reloads, SIGTERM/SIGINT drain for SHUTDOWN_TIMEOUT and stop.\n"
+            "Signals: SIGHUP reloads (`anthropic-proxy reload` does and prints the outcome),\n"
+            "SIGTERM/SIGINT drain for SHUTDOWN_TIMEOUT and stop.\n"
             "Exit status: 0 success, 1 run-time failure, 2 configuration error.\n\n");
     settings_print_help(out);
 }
@@ -99,6 +102,8 @@ int main(int argc, char **argv)
     };
     if (argc > 1 && strcmp(argv[1], "scrub") == 0)
         return scrub_command(argc - 1, argv + 1, environ);
+    if (argc > 1 && strcmp(argv[1], "reload") == 0)
+        return reload_command(argc - 1, argv + 1, environ);
     struct supervisor_args args = { 0 };
     bool check = false, core = false, syslog_out = false;
     int c;
