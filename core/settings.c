@@ -115,6 +115,9 @@ static const struct setting_def defs[] = {
       "settings file (KEY=VALUE lines), re-read on SIGHUP; --config wins" },
     { "PIPELINE", T_PATH, OFF(pipeline), "${sysconfdir}/anthropic-proxy/pipeline.yaml", 0, 0,
       NULL, true, "pipeline file: stages and detectors to load; --pipeline wins" },
+    { "PRICES", T_PATH, OFF(prices), "${sysconfdir}/anthropic-proxy/prices.yaml", 0, 0,
+      NULL, true, "price table (USD per model and token kind), re-read on SIGHUP; "
+      "see anthropic-proxy-prices(5)" },
     { "PLUGIN_DIR", T_PATH, OFF(plugin_dir), "${pkglibdir}", 0, 0, NULL, true,
       "directory the pipeline's plugins are loaded from" },
     { "MAX_REQUEST_BODY", T_INT, OFF(max_request_body), "33554432", 1024, 4 * GIB, NULL, true,

@@ -54,6 +54,7 @@ struct settings {
     char *config;
     char *pipeline;
     char *plugin_dir;
+    char *prices;
     int64_t max_request_body;
     double client_header_timeout;
     double client_idle_timeout;

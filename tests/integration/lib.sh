@@ -146,6 +146,7 @@ write_config() {
         echo "ANTHROPIC_PROXY_SHUTDOWN_TIMEOUT=10"
         echo "ANTHROPIC_PROXY_PLUGIN_DIR=$top_builddir/plugins"
         echo "ANTHROPIC_PROXY_PIPELINE=${PIPELINE:-$top_srcdir/etc/pipeline.yaml}"
+        echo "ANTHROPIC_PROXY_PRICES=${PRICES:-$top_srcdir/etc/prices.yaml}"
         for kv in "$@"; do echo "ANTHROPIC_PROXY_$kv"; done
     } >"$T/proxy.env"
 }

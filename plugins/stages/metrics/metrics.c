@@ -38,6 +38,7 @@ struct resp {
     uint8_t *body;                     /* JSON bodies, at most max_body bytes */
     size_t len, cap;
     bool overflow;
+    time_t started;                    /* prices in effect at the request's arrival */
 };
 
 /* ---- per-exchange state ---- */
@@ -99,6 +100,7 @@ static int on_request(void *state, struct apx_exchange *ex)
     if (!r)
         return APX_OK; /* metering is not worth failing a request for */
     resp_reset(r);
+    r->started = time(NULL);
     *h->ex_slot(h, ex) = r;
     h->counter_add(m->started, 1);
     narrow_accept_encoding(h, ex);
@@ -126,7 +128,9 @@ static int on_response_head(void *state, struct apx_exchange *ex)
     struct resp *r = resp_of(h, ex);
     if (!r)
         return APX_OK;
+    time_t started = r->started;
     resp_reset(r);
+    r->started = started;
     r->mode = mode_of(h->ex_resp_header_get(ex, "content-type"),
                       h->ex_resp_header_get(ex, "content-encoding"));
     if (r->mode == BODY_SSE)
@@ -238,6 +242,7 @@ static void count_tokens(const struct apx_host *h, const struct usage *u)
     add_token(h, "tokens_cache_creation_5m_total", model, u->cache_creation_5m);
     add_token(h, "tokens_cache_creation_1h_total", model, u->cache_creation_1h);
     add_token(h, "server_tool_web_search_requests_total", model, u->web_search_requests);
+    add_token(h, "server_tool_web_fetch_requests_total", model, u->web_fetch_requests);
 }
 
 /* Tokens of the answer; whether it carried an error event or body. */
@@ -249,8 +254,11 @@ static bool meter_usage(struct metrics *m, struct resp *r)
         h->counter_add(m->unmetered, 1);
     if (r->mode == BODY_SSE && r->u.seen && !r->u.complete)
         h->counter_add(m->incomplete, 1); /* cut short: what was reported still counts */
-    if (r->u.seen)
+    if (r->u.seen) {
         count_tokens(h, &r->u);
+        struct cost c;
+        costs_count(m, &r->u, r->started, &c);
+    }
     if (r->mode == BODY_SSE && r->u.error)
         h->counter_add(m->stream_errors, 1);
     return r->u.error;
@@ -561,7 +569,8 @@ static int counters_init(struct metrics *m)
     static const char *const families[] = {
         "tokens_input_total", "tokens_output_total", "tokens_cache_read_total",
         "tokens_cache_creation_total", "tokens_cache_creation_5m_total",
-        "tokens_cache_creation_1h_total", "server_tool_web_search_requests_total", NULL };
+        "tokens_cache_creation_1h_total", "server_tool_web_search_requests_total",
+        "server_tool_web_fetch_requests_total", NULL };
     char name[128];
     for (const char *const *f = families; *f; f++) {
         snprintf(name, sizeof name, "%s{model=\"other\"}", *f);
@@ -623,8 +632,12 @@ static int metrics_init(const struct apx_host *host, const struct apx_config *cf
         snprintf(err->message, sizeof err->message, "the counter table is full");
         goto fail;
     }
-    if (routes_init(m, err) < 0)
+    if (costs_init(m, err) < 0)
         goto fail;
+    if (routes_init(m, err) < 0) {
+        costs_fini(m);
+        goto fail;
+    }
     snprintf(m->reload_seen, sizeof m->reload_seen, "%s", host->last_reload(host));
     write_off_dead_core(m);
     sample_recent(m);
@@ -641,6 +654,7 @@ static void metrics_fini(void *state)
     struct metrics *m = state;
     assert(m->magic == METRICS_MAGIC);
     /* no timer_stop: the host has stopped this generation's timers already */
+    costs_fini(m);
     m->magic = 0;
     free(m);
 }

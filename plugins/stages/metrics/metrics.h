@@ -8,12 +8,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include <anthropic-proxy/plugin.h>
 
 #include "hist.h"
+#include "labels.h"
+#include "prices.h"
 
 #define METRICS_MAGIC 0x4d455452u        /* "METR" */
 #define METRICS_MAX_VIEWERS 256          /* /metrics/stream clients per generation */
@@ -41,7 +44,20 @@ struct metrics {
      * new core keeps the last minute: requests, errors, sample time (ms) */
     struct apx_counter *recent[METRICS_RECENT][3];
     char reload_seen[320];               /* last_reload() when this generation began */
+    /* costs (costs.c) */
+    struct price_table prices;
+    char prices_path[1024];
+    struct labelset models;              /* model label values of the cost counters */
+    struct labelset unknown_models;      /* models priced by the fallback, logged once */
 };
+
+#define COSTS_MAX_MODELS 64              /* distinct model labels, then "other" */
+
+/* costs.c: the price table of this generation (PRICES), and the cost of
+ * each response in host counters (nano-dollars). */
+int costs_init(struct metrics *m, struct apx_error *err);
+void costs_fini(struct metrics *m);
+void costs_count(struct metrics *m, const struct usage *u, time_t when, struct cost *out);
 
 /* One counter as read from host storage. */
 struct metrics_counter {
