@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core.h"
+#include "developer_cmd.h"
 #include "log.h"
 #include "scrub_cmd.h"
 #include "settings.h"
@@ -27,6 +28,7 @@ static void usage(FILE *out)
             "Usage: anthropic-proxy [--config FILE] [--pipeline FILE] [--foreground]\n"
             "       anthropic-proxy --check-config [--config FILE] [--pipeline FILE]\n"
             "       anthropic-proxy scrub [--key-file FILE] [--audit] < BODY   (see scrub --help)\n"
+            "       anthropic-proxy developer add NAME --team TEAM < KEY\n"
             "       anthropic-proxy --version | --help\n"
             "\n"
             "A reverse proxy for the Anthropic API: metering, a live dashboard, retries\n"
@@ -99,6 +101,8 @@ int main(int argc, char **argv)
     };
     if (argc > 1 && strcmp(argv[1], "scrub") == 0)
         return scrub_command(argc - 1, argv + 1, environ);
+    if (argc > 1 && strcmp(argv[1], "developer") == 0)
+        return developer_command(argc - 1, argv + 1);
     struct supervisor_args args = { 0 };
     bool check = false, core = false, syslog_out = false;
     int c;

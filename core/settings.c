@@ -118,6 +118,9 @@ static const struct setting_def defs[] = {
     { "PRICES", T_PATH, OFF(prices), "${sysconfdir}/anthropic-proxy/prices.yaml", 0, 0,
       NULL, true, "price table (USD per model and token kind), re-read on SIGHUP; "
       "see anthropic-proxy-prices(5)" },
+    { "DEVELOPERS", T_PATH, OFF(developers), "${sysconfdir}/anthropic-proxy/developers.yaml",
+      0, 0, NULL, true, "developers file: who each key's SHA-256 fingerprint belongs to, "
+      "teams, spend caps; re-read on SIGHUP; missing: every key is unknown" },
     { "PLUGIN_DIR", T_PATH, OFF(plugin_dir), "${pkglibdir}", 0, 0, NULL, true,
       "directory the pipeline's plugins are loaded from" },
     { "MAX_REQUEST_BODY", T_INT, OFF(max_request_body), "33554432", 1024, 4 * GIB, NULL, true,

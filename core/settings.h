@@ -55,6 +55,7 @@ struct settings {
     char *pipeline;
     char *plugin_dir;
     char *prices;
+    char *developers;
     int64_t max_request_body;
     double client_header_timeout;
     double client_idle_timeout;

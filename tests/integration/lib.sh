@@ -147,8 +147,20 @@ write_config() {
         echo "ANTHROPIC_PROXY_PLUGIN_DIR=$top_builddir/plugins"
         echo "ANTHROPIC_PROXY_PIPELINE=${PIPELINE:-$top_srcdir/etc/pipeline.yaml}"
         echo "ANTHROPIC_PROXY_PRICES=${PRICES:-$top_srcdir/etc/prices.yaml}"
+        echo "ANTHROPIC_PROXY_DEVELOPERS=${DEVELOPERS:-$T/developers.yaml}"
         for kv in "$@"; do echo "ANTHROPIC_PROXY_$kv"; done
     } >"$T/proxy.env"
+}
+
+# add_developer NAME TEAM KEY [CAPS]: a developer in $T/developers.yaml (made
+# at the first call, with the file's version line), known by KEY's
+# fingerprint; CAPS is ", daily_usd: N" and the like. KEY joins the secrets.
+add_developer() {
+    [ -f "$T/developers.yaml" ] || printf 'version: 1\ndevelopers:\n' >"$T/developers.yaml"
+    secret "$3"
+    line=$(printf '%s' "$3" | "$PROXY_BIN" developer add "$1" --team "$2" 2>/dev/null) ||
+        fail "developer add $1"
+    printf '%s\n' "${line%\}}${4:-}}" >>"$T/developers.yaml"
 }
 
 # start_proxy [KEY=VALUE...]: sets PROXY_PID, PURL (https), DURL (dashboard).

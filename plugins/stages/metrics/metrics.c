@@ -39,6 +39,9 @@ struct resp {
     size_t len, cap;
     bool overflow;
     time_t started;                    /* prices in effect at the request's arrival */
+    struct who who;                    /* who sent it (headers only) */
+    struct cost cost;                  /* what it cost, once metered */
+    bool costed;
 };
 
 /* ---- per-exchange state ---- */
@@ -101,6 +104,7 @@ static int on_request(void *state, struct apx_exchange *ex)
         return APX_OK; /* metering is not worth failing a request for */
     resp_reset(r);
     r->started = time(NULL);
+    who_identify(h, ex, &m->devs, &r->who);
     *h->ex_slot(h, ex) = r;
     h->counter_add(m->started, 1);
     narrow_accept_encoding(h, ex);
@@ -129,8 +133,11 @@ static int on_response_head(void *state, struct apx_exchange *ex)
     if (!r)
         return APX_OK;
     time_t started = r->started;
+    struct who who = r->who;
     resp_reset(r);
     r->started = started;
+    r->who = who;
+    who_response(h, ex, &r->who);
     r->mode = mode_of(h->ex_resp_header_get(ex, "content-type"),
                       h->ex_resp_header_get(ex, "content-encoding"));
     if (r->mode == BODY_SSE)
@@ -256,8 +263,8 @@ static bool meter_usage(struct metrics *m, struct resp *r)
         h->counter_add(m->incomplete, 1); /* cut short: what was reported still counts */
     if (r->u.seen) {
         count_tokens(h, &r->u);
-        struct cost c;
-        costs_count(m, &r->u, r->started, &c);
+        costs_count(m, &r->u, r->started, &r->cost);
+        r->costed = true;
     }
     if (r->mode == BODY_SSE && r->u.error)
         h->counter_add(m->stream_errors, 1);
@@ -325,6 +332,7 @@ static void on_done(void *state, struct apx_exchange *ex, const struct apx_done_
         count_request(m, info, r ? meter_usage(m, r) : false);
     if (!r)
         return;
+    costs_attribute(m, &r->who, r->costed ? &r->cost : NULL);
     h->counter_add(m->ended, 1);
     *h->ex_slot(h, ex) = NULL;
     sse_free(&r->sse);

@@ -14,6 +14,8 @@
 
 #include <anthropic-proxy/plugin.h>
 
+#include "attribution.h"
+#include "developers.h"
 #include "hist.h"
 #include "labels.h"
 #include "prices.h"
@@ -49,15 +51,24 @@ struct metrics {
     char prices_path[1024];
     struct labelset models;              /* model label values of the cost counters */
     struct labelset unknown_models;      /* models priced by the fallback, logged once */
+    /* attribution */
+    struct developers devs;
+    char developers_path[1024];
+    struct labelset developer_labels, team_labels;
 };
 
 #define COSTS_MAX_MODELS 64              /* distinct model labels, then "other" */
+#define COSTS_MAX_DEVELOPERS 256         /* distinct developer labels, then "other" */
+#define COSTS_MAX_TEAMS 64               /* distinct team labels, then "other" */
 
 /* costs.c: the price table of this generation (PRICES), and the cost of
  * each response in host counters (nano-dollars). */
 int costs_init(struct metrics *m, struct apx_error *err);
 void costs_fini(struct metrics *m);
 void costs_count(struct metrics *m, const struct usage *u, time_t when, struct cost *out);
+/* One request of `w` (and its cost, if metered) by developer, team and
+ * request class, in bounded labels. */
+void costs_attribute(struct metrics *m, const struct who *w, const struct cost *c);
 
 /* One counter as read from host storage. */
 struct metrics_counter {

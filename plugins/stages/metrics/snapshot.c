@@ -200,6 +200,46 @@ static json_t *model_costs(json_t *by_model, const char *model)
     return mo;
 }
 
+/* by_developer / by_team / by_class: {value: {requests, total_nanousd, total_usd[, team]}} */
+static json_t *who_entry(json_t *o, const char *key, const char *team)
+{
+    json_t *e = json_object_get(o, key);
+    if (!e) {
+        json_object_set_new(o, key, e = json_object());
+        json_object_set_new(e, "requests", json_integer(0));
+        add_nano(e, "total", 0);
+        if (team)
+            json_object_set_new(e, "team", json_string(team));
+    }
+    return e;
+}
+
+static void who_costs(json_t *o, const struct metrics_snapshot *s)
+{
+    json_t *dev = json_object(), *team = json_object(), *cls = json_object();
+    for (size_t i = 0; i < s->n; i++) {
+        const char *name = s->v[i].name;
+        uint64_t v = s->v[i].value;
+        char d[64], t[64], c[32];
+        bool has_d = label_of(name, "developer", d, sizeof d),
+             has_t = label_of(name, "team", t, sizeof t);
+        if (starts_with(name, "requests_by_developer_total{") && has_d && has_t)
+            add_figure(who_entry(dev, d, t), "requests", v);
+        else if (starts_with(name, "cost_by_developer_nanousd_total{") && has_d && has_t)
+            add_nano(who_entry(dev, d, t), "total", v);
+        else if (starts_with(name, "requests_by_team_total{") && has_t)
+            add_figure(who_entry(team, t, NULL), "requests", v);
+        else if (starts_with(name, "cost_by_team_nanousd_total{") && has_t)
+            add_nano(who_entry(team, t, NULL), "total", v);
+        else if (starts_with(name, "cost_by_class_nanousd_total{") &&
+                 label_of(name, "class", c, sizeof c))
+            add_nano(who_entry(cls, c, NULL), "total", v);
+    }
+    json_object_set_new(o, "by_developer", dev);
+    json_object_set_new(o, "by_team", team);
+    json_object_set_new(o, "by_class", cls);
+}
+
 static json_t *costs_json(const struct metrics *m, const struct metrics_snapshot *s)
 {
     json_t *o = json_object(), *by_model = json_object(), *by_kind = json_object(),
@@ -232,6 +272,7 @@ static json_t *costs_json(const struct metrics *m, const struct metrics_snapshot
     json_object_set_new(o, "by_kind", by_kind);
     json_object_set_new(o, "by_model", by_model);
     json_object_set_new(o, "unknown_models", unknown);
+    who_costs(o, s);
     json_object_set_new(o, "prices", json_pack("{s:s, s:I, s:s, s:s}", "file", m->prices_path,
                         "entries", (json_int_t)m->prices.n, "fallback_tier",
                         m->prices.fallback_tier, "cache_write_default_ttl",
