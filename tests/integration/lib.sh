@@ -148,6 +148,7 @@ write_config() {
         echo "ANTHROPIC_PROXY_PIPELINE=${PIPELINE:-$top_srcdir/etc/pipeline.yaml}"
         echo "ANTHROPIC_PROXY_PRICES=${PRICES:-$top_srcdir/etc/prices.yaml}"
         echo "ANTHROPIC_PROXY_DEVELOPERS=${DEVELOPERS:-$T/developers.yaml}"
+        echo "ANTHROPIC_PROXY_LEDGER_PATH=${LEDGER:-$T/ledger.sqlite}"
         for kv in "$@"; do echo "ANTHROPIC_PROXY_$kv"; done
     } >"$T/proxy.env"
 }

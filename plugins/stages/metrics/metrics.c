@@ -39,12 +39,21 @@ struct resp {
     size_t len, cap;
     bool overflow;
     time_t started;                    /* prices in effect at the request's arrival */
+    int64_t started_ms;
     struct who who;                    /* who sent it (headers only) */
     struct cost cost;                  /* what it cost, once metered */
     bool costed;
 };
 
 /* ---- per-exchange state ---- */
+
+static uint64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
 
 static void resp_reset(struct resp *r)
 {
@@ -103,7 +112,8 @@ static int on_request(void *state, struct apx_exchange *ex)
     if (!r)
         return APX_OK; /* metering is not worth failing a request for */
     resp_reset(r);
-    r->started = time(NULL);
+    r->started_ms = (int64_t)now_ms();
+    r->started = (time_t)(r->started_ms / 1000);
     who_identify(h, ex, &m->devs, &r->who);
     *h->ex_slot(h, ex) = r;
     h->counter_add(m->started, 1);
@@ -133,9 +143,11 @@ static int on_response_head(void *state, struct apx_exchange *ex)
     if (!r)
         return APX_OK;
     time_t started = r->started;
+    int64_t started_ms = r->started_ms;
     struct who who = r->who;
     resp_reset(r);
     r->started = started;
+    r->started_ms = started_ms;
     r->who = who;
     who_response(h, ex, &r->who);
     r->mode = mode_of(h->ex_resp_header_get(ex, "content-type"),
@@ -322,6 +334,40 @@ static void count_request(struct metrics *m, const struct apx_done_info *info, b
         observe(h, &m->ttfb, info->ttfb_seconds);
 }
 
+static void write_ledger(struct metrics *m, const struct resp *r,
+                         const struct apx_done_info *info)
+{
+    struct ledger_row row;
+    const struct who *w = &r->who;
+    memset(&row, 0, sizeof row);
+    row.time_ms = r->started_ms;
+    snprintf(row.developer, sizeof row.developer, "%s", w->developer);
+    snprintf(row.team, sizeof row.team, "%s", w->team);
+    snprintf(row.session, sizeof row.session, "%s", w->session);
+    snprintf(row.prompt_id, sizeof row.prompt_id, "%s", w->prompt_id);
+    snprintf(row.request_class, sizeof row.request_class, "%s", w->request_class);
+    label_clean(r->u.model[0] ? r->u.model : "", row.model, sizeof row.model);
+    row.status = info->status;
+    row.input = r->u.input_tokens;
+    row.output = r->u.output_tokens;
+    row.cache_read = r->u.cache_read_input_tokens;
+    if (r->costed) {
+        row.cache_write_5m = r->cost.tokens_5m;
+        row.cache_write_1h = r->cost.tokens_1h;
+        row.cost_nanousd = r->cost.total;
+    }
+    row.web_search = r->u.web_search_requests;
+    row.web_fetch = r->u.web_fetch_requests;
+    row.duration_ms = info->seconds * 1000;
+    row.ttfb_ms = info->ttfb_seconds >= 0 ? info->ttfb_seconds * 1000 : -1;
+    row.retries = (int)info->retries;
+    row.client_retries = w->client_retry;
+    snprintf(row.request_id, sizeof row.request_id, "%s", w->request_id);
+    snprintf(row.client_request_id, sizeof row.client_request_id, "%s", w->client_request_id);
+    snprintf(row.client_version, sizeof row.client_version, "%s", w->client_version);
+    ledger_stage_write(m, &row);
+}
+
 static void on_done(void *state, struct apx_exchange *ex, const struct apx_done_info *info)
 {
     struct metrics *m = state;
@@ -333,6 +379,8 @@ static void on_done(void *state, struct apx_exchange *ex, const struct apx_done_
     if (!r)
         return;
     costs_attribute(m, &r->who, r->costed ? &r->cost : NULL);
+    if (is_api_traffic(h, ex, info, r))
+        write_ledger(m, r, info);
     h->counter_add(m->ended, 1);
     *h->ex_slot(h, ex) = NULL;
     sse_free(&r->sse);
@@ -349,13 +397,6 @@ uint64_t metrics_active(const struct metrics *m)
     uint64_t s = h->counter_get(m->started), e = h->counter_get(m->ended),
              a = h->counter_get(m->abandoned);
     return s > e + a ? s - e - a : 0;
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
 /* Counters only grow: set one by adding the difference (mod 2^64). */
@@ -520,6 +561,7 @@ static void tick(void *arg)
     const struct apx_host *h = m->host;
     m->tick = h->timer_start(h, METRICS_TICK_MS, tick, m);
     sample_recent(m);
+    ledger_stage_tick(m);
     if (m->nviewers == 0)
         return;
     bool reloaded = reloaded_since(m);
@@ -642,7 +684,7 @@ static int metrics_init(const struct apx_host *host, const struct apx_config *cf
     }
     if (costs_init(m, err) < 0)
         goto fail;
-    if (routes_init(m, err) < 0) {
+    if (routes_init(m, err) < 0 || ledger_stage_init(m, err) < 0) {
         costs_fini(m);
         goto fail;
     }
@@ -662,6 +704,7 @@ static void metrics_fini(void *state)
     struct metrics *m = state;
     assert(m->magic == METRICS_MAGIC);
     /* no timer_stop: the host has stopped this generation's timers already */
+    ledger_stage_fini(m);
     costs_fini(m);
     m->magic = 0;
     free(m);

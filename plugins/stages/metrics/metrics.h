@@ -18,6 +18,7 @@
 #include "developers.h"
 #include "hist.h"
 #include "labels.h"
+#include "ledger.h"
 #include "prices.h"
 
 #define METRICS_MAGIC 0x4d455452u        /* "METR" */
@@ -55,6 +56,11 @@ struct metrics {
     struct developers devs;
     char developers_path[1024];
     struct labelset developer_labels, team_labels;
+    /* the ledger (NULL when LEDGER_PATH=off) */
+    struct ledger *ledger;
+    char ledger_path[1024];
+    struct ledger_stats ledger_seen;     /* what the counters have of it */
+    struct apx_counter *ledger_written, *ledger_dropped, *ledger_lost, *ledger_errors;
 };
 
 #define COSTS_MAX_MODELS 64              /* distinct model labels, then "other" */
@@ -66,6 +72,13 @@ struct metrics {
 int costs_init(struct metrics *m, struct apx_error *err);
 void costs_fini(struct metrics *m);
 void costs_count(struct metrics *m, const struct usage *u, time_t when, struct cost *out);
+/* ledger_stage.c: start this generation's writer; write one exchange;
+ * carry the writer's counts into host counters (every tick); stop. */
+int ledger_stage_init(struct metrics *m, struct apx_error *err);
+void ledger_stage_write(struct metrics *m, const struct ledger_row *row);
+void ledger_stage_tick(struct metrics *m);
+void ledger_stage_fini(struct metrics *m);
+
 /* One request of `w` (and its cost, if metered) by developer, team and
  * request class, in bounded labels. */
 void costs_attribute(struct metrics *m, const struct who *w, const struct cost *c);

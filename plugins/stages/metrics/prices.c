@@ -429,6 +429,8 @@ void prices_cost(const struct price_table *t, const struct usage *u, time_t when
         else
             w5 += rest;
     }
+    out->tokens_5m = w5;
+    out->tokens_1h = w1;
     int64_t tokens[COST_NKINDS] = { nonneg(u->input_tokens), nonneg(u->output_tokens), w5, w1,
                                     nonneg(u->cache_read_input_tokens), 0, 0 };
     for (int k = COST_INPUT; k <= COST_CACHE_READ; k++)

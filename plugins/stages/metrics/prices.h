@@ -68,6 +68,7 @@ struct cost {
     int64_t savings;          /* cache reads priced as input, minus their cost */
     bool fallback;            /* the model was unknown: the fallback tier priced it */
     double factor;            /* multipliers applied (1 if none) */
+    int64_t tokens_5m, tokens_1h;  /* cache writes as priced (the split, or the default TTL) */
     const struct price_entry *entry;  /* NULL with fallback */
 };
 
