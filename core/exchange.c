@@ -390,6 +390,11 @@ static void respond(struct exchange *ex, int status, const char *content_type,
     ex->status = status;
     if (content_type)
         header_list_add(&h, "content-type", 12, content_type, strlen(content_type));
+    /* a stage's block may carry headers (a spend cap's retry-after) */
+    if (ex->block && outcome == OUT_REJECTED)
+        for (size_t i = 0; i < ex->block->nheaders; i++)
+            header_list_add(&h, ex->block->header[i][0], strlen(ex->block->header[i][0]),
+                            ex->block->header[i][1], strlen(ex->block->header[i][1]));
     ex->head_sent = true;
     if (ex->front_ctx) {
         bool empty = len == 0 || ex->head_only;

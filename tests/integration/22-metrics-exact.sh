@@ -103,7 +103,7 @@ ok "every figure survived a SIGHUP reload (revision 2), the last minute's error 
 # Every field of GET /metrics is documented in anthropic-proxy(8).
 fields=$(metrics 'const out = [], open = ["requests.by_status", "tokens.by_model", "costs.by_model",
   "costs.unknown_models", "costs.by_developer", "costs.by_team", "costs.by_class",
-  "scrub", "counters"];
+  "scrub", "counters", "caps.developers", "caps.teams"];
 const walk = (o, p) => { for (const k of Object.keys(o)) { const q = p ? p + "." + k : k; out.push(q);
   if (o[k] && typeof o[k] === "object" && !Array.isArray(o[k]) && !open.includes(q)) walk(o[k], q); } };
 walk(j, ""); out.join(" ")')

@@ -43,6 +43,8 @@ struct resp {
     struct who who;                    /* who sent it (headers only) */
     struct cost cost;                  /* what it cost, once metered */
     bool costed;
+    int64_t reserved;                  /* held against its caps while in flight */
+    bool repriced;                     /* reserved holds the stream's usage so far */
 };
 
 /* ---- per-exchange state ---- */
@@ -118,7 +120,7 @@ static int on_request(void *state, struct apx_exchange *ex)
     *h->ex_slot(h, ex) = r;
     h->counter_add(m->started, 1);
     narrow_accept_encoding(h, ex);
-    return APX_OK;
+    return caps_check(m, ex, &r->who, &r->reserved);
 }
 
 static enum body_mode mode_of(const char *type, const char *encoding)
@@ -143,9 +145,10 @@ static int on_response_head(void *state, struct apx_exchange *ex)
     if (!r)
         return APX_OK;
     time_t started = r->started;
-    int64_t started_ms = r->started_ms;
+    int64_t started_ms = r->started_ms, reserved = r->reserved;
     struct who who = r->who;
     resp_reset(r);
+    r->reserved = reserved;
     r->started = started;
     r->started_ms = started_ms;
     r->who = who;
@@ -188,9 +191,15 @@ static void on_response_body(void *state, struct apx_exchange *ex, const uint8_t
     struct resp *r = resp_of(m->host, ex);
     if (!r)
         return;
-    if (r->mode == BODY_SSE)
+    if (r->mode == BODY_SSE) {
         sse_feed(&r->sse, (const char *)data, len, &r->u);
-    else if (r->mode == BODY_JSON || r->mode == BODY_GZIP_JSON)
+        if (r->u.seen && !r->repriced) { /* message_start: the input is known now */
+            struct cost c;
+            prices_cost(&m->prices, &r->u, r->started, &c);
+            caps_update(m, &r->who, &r->reserved, c.total);
+            r->repriced = true;
+        }
+    } else if (r->mode == BODY_JSON || r->mode == BODY_GZIP_JSON)
         keep_body(r, data, len, (size_t)m->max_body);
 }
 
@@ -379,6 +388,7 @@ static void on_done(void *state, struct apx_exchange *ex, const struct apx_done_
     if (!r)
         return;
     costs_attribute(m, &r->who, r->costed ? &r->cost : NULL);
+    caps_done(m, &r->who, r->reserved, r->costed ? r->cost.total : 0);
     if (is_api_traffic(h, ex, info, r))
         write_ledger(m, r, info);
     h->counter_add(m->ended, 1);
@@ -646,6 +656,7 @@ static void write_off_dead_core(struct metrics *m)
         return;
     h->counter_add(m->abandoned, metrics_active(m));
     h->counter_add(m->core_pid, pid - old);
+    caps_write_off(m);
 }
 
 static int routes_init(struct metrics *m, struct apx_error *err)
@@ -684,7 +695,8 @@ static int metrics_init(const struct apx_host *host, const struct apx_config *cf
     }
     if (costs_init(m, err) < 0)
         goto fail;
-    if (routes_init(m, err) < 0 || ledger_stage_init(m, err) < 0) {
+    if (routes_init(m, err) < 0 || ledger_stage_init(m, err) < 0 || caps_init(m, err) < 0) {
+        ledger_stage_fini(m);
         costs_fini(m);
         goto fail;
     }

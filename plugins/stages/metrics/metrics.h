@@ -61,6 +61,11 @@ struct metrics {
     char ledger_path[1024];
     struct ledger_stats ledger_seen;     /* what the counters have of it */
     struct apx_counter *ledger_written, *ledger_dropped, *ledger_lost, *ledger_errors;
+    /* spend caps (caps.c) */
+    bool caps_closed;                    /* CAPS_ON_ERROR=closed */
+    bool caps_unreadable;                /* the spend could not be read from the ledger */
+    struct apx_counter *caps_day, *caps_month;  /* the UTC day and month the spend is of */
+    struct apx_counter *caps_unread;     /* 1: the last read failed; a reload tries again */
 };
 
 #define COSTS_MAX_MODELS 64              /* distinct model labels, then "other" */
@@ -78,6 +83,23 @@ int ledger_stage_init(struct metrics *m, struct apx_error *err);
 void ledger_stage_write(struct metrics *m, const struct ledger_row *row);
 void ledger_stage_tick(struct metrics *m);
 void ledger_stage_fini(struct metrics *m);
+
+/* caps.c: spend caps per developer, team and default, by UTC day and
+ * month, from host counters (reloads and core restarts) and the ledger (a
+ * supervisor restart). caps_check answers APX_OK, or APX_BLOCK with the
+ * 429 billing_error set up, and reserves an estimate of the request's cost
+ * in *reserved; caps_done releases it and adds the real cost. */
+int caps_init(struct metrics *m, struct apx_error *err);
+int caps_check(struct metrics *m, struct apx_exchange *ex, const struct who *w,
+               int64_t *reserved);
+void caps_done(struct metrics *m, const struct who *w, int64_t reserved, int64_t cost);
+/* The usage of a stream's message_start is known: hold what it costs so far
+ * instead of the estimate. */
+void caps_update(struct metrics *m, const struct who *w, int64_t *reserved, int64_t known);
+void caps_write_off(struct metrics *m);
+/* GET /metrics's "caps": each capped developer's and team's caps, spend
+ * today and this month, and what is in flight. */
+json_t *caps_json(const struct metrics *m);
 
 /* One request of `w` (and its cost, if metered) by developer, team and
  * request class, in bounded labels. */

@@ -334,7 +334,7 @@ json_t *snapshot_json(const struct metrics *m, const struct metrics_snapshot *s)
     const struct apx_host *h = m->host;
     json_t *all = json_object(), *scrub = json_object();
     raw_counters(s, all, scrub);
-    return json_pack(
+    json_t *doc = json_pack(
         "{s:f, s:o, s:{s:I, s:I}, s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I}, s:o, s:{s:I, s:I, s:s},"
         " s:o, s:o}",
         "uptime_seconds", h->uptime(h),
@@ -355,6 +355,9 @@ json_t *snapshot_json(const struct metrics *m, const struct metrics_snapshot *s)
                    "last", h->last_reload(h),
         "pipeline", pipeline_json(h),
         "counters", all);
+    if (doc)
+        json_object_set_new(doc, "caps", caps_json(m));
+    return doc;
 }
 
 /* ---- Prometheus ---- */
