@@ -12,10 +12,12 @@ start_mock
 K_ALICE=sk-ant-api03-alice-caps-0001
 K_CAROL=sk-ant-api03-carol-caps-0003
 K_DAVE=sk-ant-api03-dave-caps-0004
-secret "$K_ALICE" "$K_CAROL" "$K_DAVE"
+K_EVE=sk-ant-api03-eve-not-listed-0005
+secret "$K_ALICE" "$K_CAROL" "$K_DAVE" "$K_EVE"
 line() { printf '%s' "$1" | "$PROXY_BIN" developer add "$2" --team "$3" 2>/dev/null | sed "s/}\$/$4}/"; }
 {
     echo 'version: 1'
+    echo 'default: {daily_usd: 0.04}'
     echo 'teams:'
     echo '  - {name: web, monthly_usd: 0.02}'
     echo 'developers:'
@@ -76,6 +78,15 @@ json 'j.error.message' <"$T/answer.json" | grep -q '^Spend cap reached: team web
     fail "team message: $(cat "$T/answer.json")"
 ok "team web's monthly cap refuses carol: $(json 'j.error.message' <"$T/answer.json" | cut -c1-70)..."
 
+# the default cap: eve's key is in no file; carol's $0.03 stayed under it
+for i in 1 2 3; do [ "$(haiku "$K_EVE")" = 200 ] || fail "eve's request $i"; done
+[ "$(haiku "$K_EVE")" = 429 ] || fail "eve over the default cap"
+eve=unknown:$(printf '%s' "$K_EVE" | sha256sum | cut -c1-8)
+json 'j.error.message' <"$T/answer.json" |
+    grep -q "^Spend cap reached: developer $eve has used \$0.05 of its daily cap of \$0.04 " ||
+    fail "default cap message: $(cat "$T/answer.json")"
+ok "the default daily cap (\$0.04) refuses an unlisted key after \$0.045, as developer $eve"
+
 # a burst: dave's requests are reserved at the dearest input rate from their
 # body length while in flight; 5 at once, each held 1.5 s upstream
 pad=$(head -c 8000 /dev/zero | tr '\0' 'x')
@@ -100,8 +111,26 @@ grep -qx ' 1 200' "$T/burst.sum" && grep -qx ' 4 429' "$T/burst.sum" ||
     fail "burst of 5: $(cat "$T/burst.sum")"
 ok "a burst of 5 concurrent requests: one served (held at \$$held while in flight), 4 refused"
 
+# a stream's hold becomes its real cost at message_start: the next request
+# is served while it still runs
+pcurl -o "$T/stream.txt" -H 'content-type: application/json' -H "x-api-key: $K_DAVE" \
+    -H 'x-mock-event-delay-ms: 400' -H 'x-mock-input-tokens: 10' -H 'x-mock-output-tokens: 10' \
+    --data-binary "{\"model\":\"claude-haiku-4-5\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"$pad\"}]}" \
+    "$PURL/v1/messages" &
+streampid=$!
+sleep 1
+held=$(metrics 'j.caps.developers.dave.in_flight_nanousd')
+code=$(pcurl -o /dev/null -w '%{http_code}' -H 'content-type: application/json' -H "x-api-key: $K_DAVE" \
+    -H 'x-mock-input-tokens: 10' -H 'x-mock-output-tokens: 10' \
+    --data-binary '{"model":"claude-haiku-4-5","messages":[{"role":"user","content":"hi"}]}' "$PURL/v1/messages")
+wait "$streampid"
+grep -q '^event: message_stop' "$T/stream.txt" || fail "the stream did not finish"
+[ "$held" -gt 0 ] && [ "$held" -lt 1000000 ] || fail "the stream was held at $held nano-USD after message_start"
+[ "$code" = 200 ] || fail "dave's request beside his stream: $code"
+ok "a stream held at \$0.03027 until message_start, then at its real $held nano-USD: the next request was served"
+
 pcurl "$PURL/metrics/prometheus" >"$T/prom.txt"
-grep -qx 'anthropic_proxy_caps_blocked_requests_total{cap="developer_daily"} 5' "$T/prom.txt" ||
+grep -qx 'anthropic_proxy_caps_blocked_requests_total{cap="developer_daily"} 6' "$T/prom.txt" ||
     fail "blocked counter: $(grep caps_blocked "$T/prom.txt")"
 grep -qx 'anthropic_proxy_caps_blocked_requests_total{cap="team_monthly"} 1' "$T/prom.txt" ||
     fail "team blocked counter"
