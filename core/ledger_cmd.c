@@ -126,8 +126,10 @@ static sqlite3_stmt *prepare(sqlite3 *db, const char *sql, const struct query *q
 static const char *const report_cols[] = { "requests", "input_tokens", "output_tokens",
                                            "cache_read_tokens", "cache_write_5m_tokens",
                                            "cache_write_1h_tokens", "web_search_requests",
-                                           "cost_usd" };
-#define NREPORT 8
+                                           "cost_usd", "cache_savings_usd" };
+#define NREPORT 9
+#define COST 7       /* report_cols' index of the cost, then of the savings */
+#define SAVINGS 8
 
 static int report(sqlite3 *db, const struct query *q)
 {
@@ -136,7 +138,8 @@ static int report(sqlite3 *db, const struct query *q)
     snprintf(sql, sizeof sql,
              "SELECT %s, max(team), count(*), sum(input_tokens), sum(output_tokens),"
              " sum(cache_read_tokens), sum(cache_write_5m_tokens), sum(cache_write_1h_tokens),"
-             " sum(web_search_requests), sum(cost_nanousd) FROM exchanges"
+             " sum(web_search_requests), sum(cost_nanousd), sum(cache_savings_nanousd)"
+             " FROM exchanges"
              " WHERE time_ms >= ?1 AND time_ms < ?2 GROUP BY 1 ORDER BY 10 DESC, 1",
              expr);
     sqlite3_stmt *st = prepare(db, sql, q);
@@ -145,9 +148,9 @@ static int report(sqlite3 *db, const struct query *q)
     bool dev = strcmp(q->by, "developer") == 0, first = true;
     int64_t total[NREPORT] = { 0 };
     if (q->format == F_TABLE)
-        printf("%-28s %s%9s %12s %10s %12s %10s %10s %8s %14s\n", q->by, dev ? "team         " : "",
-               "requests", "input", "output", "cache_read", "write_5m", "write_1h", "search",
-               "cost_usd");
+        printf("%-28s %s%9s %12s %10s %12s %10s %10s %8s %14s %14s\n", q->by,
+               dev ? "team         " : "", "requests", "input", "output", "cache_read",
+               "write_5m", "write_1h", "search", "cost_usd", "cache_saved");
     else if (q->format == F_CSV) {
         printf("%s,%s", q->by, dev ? "team," : "");
         for (int k = 0; k < NREPORT; k++)
@@ -161,17 +164,18 @@ static int report(sqlite3 *db, const struct query *q)
         int64_t v[NREPORT];
         for (int k = 0; k < NREPORT; k++)
             total[k] += v[k] = sqlite3_column_int64(st, 2 + k);
-        char cost[32];
-        usd(cost, sizeof cost, v[NREPORT - 1]);
+        char cost[32], saved[32];
+        usd(cost, sizeof cost, v[COST]);
+        usd(saved, sizeof saved, v[SAVINGS]);
         key = key ? key : "";
         team = team ? team : "";
         if (q->format == F_TABLE) {
             printf("%-28s ", key);
             if (dev)
                 printf("%-13s", team);
-            printf("%9lld %12lld %10lld %12lld %10lld %10lld %8lld %14s\n", (long long)v[0],
-                   (long long)v[1], (long long)v[2], (long long)v[3], (long long)v[4],
-                   (long long)v[5], (long long)v[6], cost);
+            printf("%9lld %12lld %10lld %12lld %10lld %10lld %8lld %14s %14s\n",
+                   (long long)v[0], (long long)v[1], (long long)v[2], (long long)v[3],
+                   (long long)v[4], (long long)v[5], (long long)v[6], cost, saved);
         } else if (q->format == F_CSV) {
             csv_field(key);
             putchar(',');
@@ -179,9 +183,9 @@ static int report(sqlite3 *db, const struct query *q)
                 csv_field(team);
                 putchar(',');
             }
-            for (int k = 0; k + 1 < NREPORT; k++)
+            for (int k = 0; k < COST; k++)
                 printf("%lld,", (long long)v[k]);
-            printf("%s\n", cost);
+            printf("%s,%s\n", cost, saved);
         } else {
             printf("%s\n  {\"%s\": ", first ? "" : ",", q->by);
             json_string_out(key);
@@ -189,22 +193,24 @@ static int report(sqlite3 *db, const struct query *q)
                 printf(", \"team\": ");
                 json_string_out(team);
             }
-            for (int k = 0; k + 1 < NREPORT; k++)
+            for (int k = 0; k < COST; k++)
                 printf(", \"%s\": %lld", report_cols[k], (long long)v[k]);
-            printf(", \"cost_usd\": %s, \"cost_nanousd\": %lld}", cost,
-                   (long long)v[NREPORT - 1]);
+            printf(", \"cost_usd\": %s, \"cost_nanousd\": %lld, \"cache_savings_usd\": %s,"
+                   " \"cache_savings_nanousd\": %lld}", cost, (long long)v[COST], saved,
+                   (long long)v[SAVINGS]);
         }
         first = false;
     }
     if (q->format == F_JSON)
         printf("%s]\n", first ? "" : "\n");
     else if (q->format == F_TABLE) {
-        char cost[32];
-        usd(cost, sizeof cost, total[NREPORT - 1]);
-        printf("%-28s %s%9lld %12lld %10lld %12lld %10lld %10lld %8lld %14s\n", "total",
+        char cost[32], saved[32];
+        usd(cost, sizeof cost, total[COST]);
+        usd(saved, sizeof saved, total[SAVINGS]);
+        printf("%-28s %s%9lld %12lld %10lld %12lld %10lld %10lld %8lld %14s %14s\n", "total",
                dev ? "             " : "", (long long)total[0], (long long)total[1],
                (long long)total[2], (long long)total[3], (long long)total[4],
-               (long long)total[5], (long long)total[6], cost);
+               (long long)total[5], (long long)total[6], cost, saved);
     }
     if (rc != SQLITE_DONE)
         fprintf(stderr, "anthropic-proxy ledger: %s\n", sqlite3_errmsg(db));
@@ -219,6 +225,7 @@ static int export_rows(sqlite3 *db, const struct query *q)
                                " request_class, model, status, input_tokens, output_tokens,"
                                " cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens,"
                                " web_search_requests, web_fetch_requests, cost_nanousd,"
+                               " cache_savings_nanousd,"
                                " duration_ms, ttfb_ms, retries, client_retries, request_id,"
                                " client_request_id, client_version FROM exchanges"
                                " WHERE time_ms >= ?1 AND time_ms < ?2 ORDER BY time_ms, id", q);

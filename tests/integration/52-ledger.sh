@@ -48,10 +48,10 @@ wait_for 10 written 4 || fail "ledger rows written: $(metrics 'j.counters.ledger
 ledger() { cmd=$1; shift; "$PROXY_BIN" ledger "$cmd" --config "$T/proxy.env" "$@"; }
 ledger report --format csv >"$T/report.csv" || fail "ledger report: $(cat "$T/report.csv")"
 cat "$T/report.csv"
-grep -qx 'alice,core,2,1003,2500,180000,0,40000,0,0.334509' "$T/report.csv" || fail "alice's row"
-grep -qx 'bob,core,1,500,300,0,0,8000,0,0.090000' "$T/report.csv" || fail "bob's row"
-grep -qx 'carol,web,1,10000,1000,0,0,0,0,0.015000' "$T/report.csv" || fail "carol's row"
-ledger report --by team --format csv | grep -qx 'core,3,1503,2800,180000,0,48000,0,0.424509' ||
+grep -qx 'alice,core,2,1003,2500,180000,0,40000,0,0.334509,0.486000' "$T/report.csv" || fail "alice's row"
+grep -qx 'bob,core,1,500,300,0,0,8000,0,0.090000,0.000000' "$T/report.csv" || fail "bob's row"
+grep -qx 'carol,web,1,10000,1000,0,0,0,0,0.015000,0.000000' "$T/report.csv" || fail "carol's row"
+ledger report --by team --format csv | grep -qx 'core,3,1503,2800,180000,0,48000,0,0.424509,0.486000' ||
     fail "team core: $(ledger report --by team --format csv)"
 today=$(date -u +%Y-%m-%d)
 ledger report --by day --format json | json "j[0].day + ' ' + j[0].cost_usd" | grep -qx "$today 0.439509" ||
@@ -60,6 +60,13 @@ ledger report --by model --since "$today" --format csv | grep -q '^claude-sonnet
     fail "by model: $(ledger report --by model --format csv)"
 [ "$(ledger report --until "$today" --format csv | wc -l)" = 1 ] || fail "--until today still shows rows"
 ok "ledger report: alice \$0.334509, bob \$0.09, carol \$0.015; core \$0.424509; today \$0.439509"
+# the cache saved alice (100000 + 80000) x ($3 - $0.30) = $0.486 of Sonnet input
+ledger report --by day --format json | json "j[0].cache_savings_usd" | grep -qx 0.486 ||
+    fail "savings by day: $(ledger report --by day --format json)"
+ledger report >"$T/report.txt"
+cat "$T/report.txt"
+tail -n 1 "$T/report.txt" | grep -q '^total .* 0\.439509 *0\.486000$' || fail "table total line"
+ok "ledger report: the cache saved \$0.486 (alice's Sonnet cache reads)"
 
 # the same figures, to the cent, in /metrics and Prometheus
 cents() { printf '%.2f' "$1"; }
@@ -70,7 +77,19 @@ for d in alice:0.334509 bob:0.090000 carol:0.015000; do
     p=$(pcurl "$PURL/metrics/prometheus" | grep "^anthropic_proxy_cost_by_developer_usd_total{developer=\"$name\"" | cut -d' ' -f2)
     [ "$(cents "$p")" = "$(cents "$want")" ] || fail "Prometheus $name: $p, want $want"
 done
-ok "/metrics, Prometheus and the ledger agree to the cent for each developer"
+pcurl "$PURL/metrics/prometheus" >"$T/prom.txt"
+[ "$(metrics 'j.costs.total_nanousd')" = 439509000 ] || fail "/metrics total: $(metrics j.costs.total_nanousd)"
+[ "$(metrics 'j.costs.cache_savings_nanousd')" = 486000000 ] || fail "/metrics savings"
+total=$(grep '^anthropic_proxy_cost_usd_total{' "$T/prom.txt" | awk '{s += $2} END {printf "%.2f", s}')
+saved=$(grep '^anthropic_proxy_cache_savings_usd_total{' "$T/prom.txt" | awk '{s += $2} END {printf "%.2f", s}')
+[ "$total" = 0.44 ] && [ "$saved" = 0.49 ] || fail "Prometheus total $total, savings $saved"
+if command -v promtool >/dev/null 2>&1; then
+    promtool check metrics <"$T/prom.txt" >"$T/promtool.log" 2>&1 || fail "promtool: $(cat "$T/promtool.log")"
+    say "promtool check metrics: accepted"
+else
+    say "promtool is not installed (Debian package prometheus): format not checked"
+fi
+ok "/metrics, Prometheus and the ledger agree to the cent for each developer, the total (\$0.439509) and the cache savings (\$0.486)"
 
 # the rows: ids and classes, never content or a key
 ledger export --format json >"$T/proxy-ledger-export.log"
@@ -97,6 +116,6 @@ start_proxy
 send "x-api-key: $K_CAROL" claude-haiku-4-5 false -H 'x-mock-input-tokens: 10000' -H 'x-mock-output-tokens: 1000'
 count6() { [ "$(ledger export --format csv | wc -l)" = 7 ]; }
 wait_for 10 count6 || fail "rows after a supervisor restart: $(ledger export --format csv | wc -l)"
-ledger report --format csv | grep -qx 'carol,web,3,30000,3000,0,0,0,0,0.045000' ||
+ledger report --format csv | grep -qx 'carol,web,3,30000,3000,0,0,0,0,0.045000,0.000000' ||
     fail "carol after the restart: $(ledger report --format csv)"
 ok "the ledger survived a reload and a supervisor restart: 6 rows, carol \$0.045"

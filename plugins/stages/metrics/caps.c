@@ -7,10 +7,12 @@
  * goes upstream when its developer or team has already reached a cap,
  * requests in flight included; count_tokens never is.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "metrics.h"
 
@@ -207,7 +209,15 @@ static int load_from_ledger(struct metrics *m, time_t now)
 {
     const struct apx_host *h = m->host;
     char err[256] = "caps: the ledger cannot be read";
-    void *db = ledger_sqlite.open(m->ledger_path, false, err, sizeof err);
+    if (access(m->ledger_path, F_OK) < 0 && errno == ENOENT) {
+        /* a first start: nothing spent yet; the writer makes the file (and
+         * --check-config, which also runs this, must not) */
+        set(h, m->caps_unread, 0);
+        m->caps_unreadable = false;
+        h->log(h, APX_LOG_INFO, "caps: no ledger at %s yet: nothing spent", m->ledger_path);
+        return 0;
+    }
+    void *db = ledger_sqlite.open(m->ledger_path, true, err, sizeof err);
     int rc = db && read_spend(m, db, (int64_t)(now / 86400 * 86400) * 1000, SPEND_DAY, err,
                               sizeof err) == 0 &&
                      read_spend(m, db, (int64_t)month_start(now) * 1000, SPEND_MONTH, err,

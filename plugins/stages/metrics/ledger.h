@@ -26,6 +26,7 @@ struct ledger_row {
     int64_t input, output, cache_read, cache_write_5m, cache_write_1h;
     int64_t web_search, web_fetch;
     int64_t cost_nanousd;
+    int64_t cache_savings_nanousd;   /* cache reads priced as input, minus their cost */
     double duration_ms, ttfb_ms;     /* ttfb < 0: no response head */
     int retries, client_retries;     /* ours; the client's (-1: not sent) */
     char request_id[LEDGER_TEXT], client_request_id[LEDGER_TEXT];

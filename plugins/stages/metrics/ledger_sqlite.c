@@ -24,7 +24,8 @@ static const char schema[] =
     " cost_nanousd INTEGER NOT NULL,"
     " duration_ms REAL, ttfb_ms REAL,"
     " retries INTEGER, client_retries INTEGER,"
-    " request_id TEXT, client_request_id TEXT, client_version TEXT);"
+    " request_id TEXT, client_request_id TEXT, client_version TEXT,"
+    " cache_savings_nanousd INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS exchanges_time ON exchanges(time_ms);";
 
 static const char insert_sql[] =
@@ -32,7 +33,8 @@ static const char insert_sql[] =
     " model, status, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens,"
     " cache_write_1h_tokens, web_search_requests, web_fetch_requests, cost_nanousd,"
     " duration_ms, ttfb_ms, retries, client_retries, request_id, client_request_id,"
-    " client_version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    " client_version, cache_savings_nanousd)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 struct sdb {
     sqlite3 *db;
@@ -42,6 +44,20 @@ struct sdb {
 static void say(sqlite3 *db, const char *what, char *err, size_t errlen)
 {
     snprintf(err, errlen, "ledger: %s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
+}
+
+/* A file made before cache_savings_nanousd existed gets the column (0 for
+ * its old rows), so reports over old and new rows still add up. */
+static int upgrade(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT cache_savings_nanousd FROM exchanges LIMIT 0", -1, &st,
+                           NULL) == SQLITE_OK) {
+        sqlite3_finalize(st);
+        return SQLITE_OK;
+    }
+    return sqlite3_exec(db, "ALTER TABLE exchanges ADD COLUMN cache_savings_nanousd INTEGER "
+                        "NOT NULL DEFAULT 0", NULL, NULL, NULL);
 }
 
 static void *s_open(const char *path, bool readonly, char *err, size_t errlen)
@@ -63,6 +79,7 @@ static void *s_open(const char *path, bool readonly, char *err, size_t errlen)
         (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
                       NULL) != SQLITE_OK ||
          sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
+         upgrade(s->db) != SQLITE_OK ||
          sqlite3_prepare_v2(s->db, insert_sql, -1, &s->insert, NULL) != SQLITE_OK)) {
         say(s->db, "cannot set up the table", err, errlen);
         goto fail;
@@ -121,6 +138,7 @@ static int insert_one(struct sdb *s, const struct ledger_row *r)
     bind_text(st, i++, r->request_id);
     bind_text(st, i++, r->client_request_id);
     bind_text(st, i++, r->client_version);
+    sqlite3_bind_int64(st, i++, r->cache_savings_nanousd);
     return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 }
 

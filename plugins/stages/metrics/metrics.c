@@ -364,6 +364,7 @@ static void write_ledger(struct metrics *m, const struct resp *r,
         row.cache_write_5m = r->cost.tokens_5m;
         row.cache_write_1h = r->cost.tokens_1h;
         row.cost_nanousd = r->cost.total;
+        row.cache_savings_nanousd = r->cost.savings;
     }
     row.web_search = r->u.web_search_requests;
     row.web_fetch = r->u.web_fetch_requests;
