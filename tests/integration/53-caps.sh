@@ -25,6 +25,15 @@ line() { printf '%s' "$1" | "$PROXY_BIN" developer add "$2" --team "$3" 2>/dev/n
     line "$K_CAROL" carol web ''
     line "$K_DAVE" dave core ', daily_usd: 0.02'
 } >"$T/developers.yaml"
+# a cap of 0 is refused with its line (read as "no cap" it would do the opposite)
+printf 'version: 1\ndefault: {daily_usd: 0}\n' >"$T/zero.yaml"
+DEVELOPERS=$T/zero.yaml
+write_config
+unset DEVELOPERS
+! "$PROXY_BIN" --check-config --config "$T/proxy.env" >"$T/check.out" 2>&1 || fail "a cap of 0 was accepted"
+grep -q "zero.yaml:2:.*'daily_usd: 0' is not an amount above 0" "$T/check.out" ||
+    fail "no error for a cap of 0: $(cat "$T/check.out")"
+ok "a cap of 0 is refused: $(grep -o "zero.yaml:2:[^;]*" "$T/check.out" | head -1)"
 start_proxy
 
 # haiku KEY [curl args]: Haiku 4.5, 10000 in x $1 + 1000 out x $5 = $0.015; prints the status

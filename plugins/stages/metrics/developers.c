@@ -86,9 +86,12 @@ static int want_usd(struct ctx *c, const struct ynode *n, const char *key, int64
         return bad(c, n, "'%s' is not an amount; expected USD such as 25 or 12.50", key);
     errno = 0;
     double v = strtod(n->value, &end);
-    if (errno || *end || v < 0 || v > MAX_CAP_USD)
-        return bad(c, n, "'%s: %.40s' is not an amount from 0 to %.0f; expected USD", key,
-                   n->value, MAX_CAP_USD);
+    /* 0 is refused: read as "no cap" (as the caps store it) it would do the
+     * opposite of what an operator writing it may mean; leaving the key out
+     * says no cap */
+    if (errno || *end || v <= 0 || v > MAX_CAP_USD)
+        return bad(c, n, "'%s: %.40s' is not an amount above 0 and up to %.0f; expected USD "
+                   "(leave the key out for no cap)", key, n->value, MAX_CAP_USD);
     *nano = (int64_t)(v * 1e9 + 0.5);
     return 0;
 }
