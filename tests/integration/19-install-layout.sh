@@ -22,6 +22,7 @@ for f in "$includedir/anthropic-proxy/plugin.h" "$libdir/pkgconfig/anthropic-pro
          "$etc/anthropic-proxy.env" "$etc/pipeline.yaml" "$etc/prices.yaml" "$etc/developers.yaml" \
          "$mandir/man8/anthropic-proxy.8" \
          "$mandir/man5/anthropic-proxy.env.5" "$mandir/man5/anthropic-proxy-pipeline.5" \
+         "$mandir/man5/anthropic-proxy-prices.5" "$mandir/man5/anthropic-proxy-developers.5" \
          "$mandir/man3/anthropic-proxy-plugin.3"; do
     [ -f "$D$f" ] || fail "no $f"
 done
