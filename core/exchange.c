@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/event.h>
 
@@ -389,9 +390,10 @@ void exchange_resume(struct exchange *ex, int verdict)
 /* The proxy's own 429, 503 or 529 carries what Claude Code reads on every
  * such answer from the API: retry-after (whole seconds; over 60 it stops
  * retrying at once) and the plan usage last seen for this credential. */
-static void own_refusal_headers(struct exchange *ex, struct header_list *h)
+static void own_refusal_headers(struct exchange *ex, struct header_list *h, bool retry_after)
 {
-    header_list_add(h, "retry-after", 11, OWN_RETRY_AFTER, sizeof OWN_RETRY_AFTER - 1);
+    if (retry_after)
+        header_list_add(h, "retry-after", 11, OWN_RETRY_AFTER, sizeof OWN_RETRY_AFTER - 1);
     if (ratelimit_memo_recall(&ex->req_headers, h) < 0)
         log_req(LOG_LVL_WARN, ex->id, "out of memory: the refusal goes without "
                 "the plan-usage headers");
@@ -405,8 +407,18 @@ static void respond(struct exchange *ex, int status, const char *content_type,
     ex->status = status;
     if (content_type)
         header_list_add(&h, "content-type", 12, content_type, strlen(content_type));
+    /* a stage's block may carry headers (a spend cap's retry-after: the
+     * seconds to the cap's reset, which our generic one must not repeat) */
+    bool retry_after = false;
+    if (ex->block && outcome == OUT_REJECTED)
+        for (size_t i = 0; i < ex->block->nheaders; i++) {
+            const char *name = ex->block->header[i][0];
+            retry_after |= strcasecmp(name, "retry-after") == 0;
+            header_list_add(&h, name, strlen(name), ex->block->header[i][1],
+                            strlen(ex->block->header[i][1]));
+        }
     if (status == 429 || status == 503 || status == 529)
-        own_refusal_headers(ex, &h);
+        own_refusal_headers(ex, &h, !retry_after);
     ex->head_sent = true;
     if (ex->front_ctx) {
         bool empty = len == 0 || ex->head_only;

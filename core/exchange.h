@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <anthropic-proxy/plugin.h>
+
 #include "http.h"
 
 struct core;
@@ -72,6 +74,8 @@ struct exchange_block {
     int status;
     char type[48];
     char message[256];
+    size_t nheaders;                    /* apx_host.block_header's, since ABI 1.3 */
+    char header[APX_BLOCK_HEADERS][2][96];
 };
 
 /* What only a local answer needs: one a stage gave during a hook (sent

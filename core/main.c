@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "core.h"
+#include "developer_cmd.h"
+#include "ledger_cmd.h"
 #include "log.h"
 #include "reload_cmd.h"
 #include "scrub_cmd.h"
@@ -29,6 +31,8 @@ static void usage(FILE *out)
             "       anthropic-proxy --check-config [--config FILE] [--pipeline FILE]\n"
             "       anthropic-proxy scrub [--key-file FILE] [--audit] < BODY   (see scrub --help)\n"
             "       anthropic-proxy reload [--config FILE]   (see reload --help)\n"
+            "       anthropic-proxy developer add NAME --team TEAM < KEY\n"
+            "       anthropic-proxy ledger report|export [--since D] [--until D] [--by K] [--format F]\n"
             "       anthropic-proxy --version | --help\n"
             "\n"
             "A reverse proxy for the Anthropic API: metering, a live dashboard, retries\n"
@@ -104,6 +108,10 @@ int main(int argc, char **argv)
         return scrub_command(argc - 1, argv + 1, environ);
     if (argc > 1 && strcmp(argv[1], "reload") == 0)
         return reload_command(argc - 1, argv + 1, environ);
+    if (argc > 1 && strcmp(argv[1], "developer") == 0)
+        return developer_command(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "ledger") == 0)
+        return ledger_command(argc - 1, argv + 1, environ);
     struct supervisor_args args = { 0 };
     bool check = false, core = false, syslog_out = false;
     int c;

@@ -23,6 +23,9 @@
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
 #endif
+#ifndef LOCALSTATEDIR
+#define LOCALSTATEDIR "/var"
+#endif
 #ifndef PKGLIBDIR
 #define PKGLIBDIR "/usr/lib/anthropic-proxy"
 #endif
@@ -62,6 +65,7 @@ static const char *const log_levels[] = { "debug", "info", "warning", "error", N
 static const char *const log_formats[] = { "text", "json", NULL };
 static const char *const scrub_modes[] = { "off", "pseudonymize", "audit", NULL };
 static const char *const scrub_unscannables[] = { "forward", "block", NULL };
+static const char *const caps_on_errors[] = { "open", "closed", NULL };
 
 #define OFF(f) offsetof(struct settings, f)
 #define GIB (1024.0 * 1024.0 * 1024.0)
@@ -118,6 +122,21 @@ static const struct setting_def defs[] = {
       "settings file (KEY=VALUE lines), re-read on SIGHUP; --config wins" },
     { "PIPELINE", T_PATH, OFF(pipeline), "${sysconfdir}/anthropic-proxy/pipeline.yaml", 0, 0,
       NULL, true, "pipeline file: stages and detectors to load; --pipeline wins" },
+    { "PRICES", T_PATH, OFF(prices), "${sysconfdir}/anthropic-proxy/prices.yaml", 0, 0,
+      NULL, true, "price table (USD per model and token kind), re-read on SIGHUP; "
+      "see anthropic-proxy-prices(5)" },
+    { "DEVELOPERS", T_PATH, OFF(developers), "${sysconfdir}/anthropic-proxy/developers.yaml",
+      0, 0, NULL, true, "developers file: who each key's SHA-256 fingerprint belongs to, "
+      "teams, spend caps; re-read on SIGHUP; missing: every key is unknown" },
+    { "LEDGER_PATH", T_PATH, OFF(ledger_path),
+      "${localstatedir}/lib/anthropic-proxy/ledger.sqlite", 0, 0, NULL, true,
+      "SQLite ledger, one row per exchange (no content); off: no ledger, and caps "
+      "restart from zero with the supervisor" },
+    { "LEDGER_RETENTION_DAYS", T_INT, OFF(ledger_retention_days), "400", 0, 36500, NULL, true,
+      "ledger rows older than this many days are deleted (0: kept for ever)" },
+    { "CAPS_ON_ERROR", T_ENUM, OFF(caps_on_error), "open", 0, 0, caps_on_errors, true,
+      "when the ledger cannot be read or written: open serves capped developers as usual, "
+      "closed refuses their requests with 429" },
     { "PLUGIN_DIR", T_PATH, OFF(plugin_dir), "${pkglibdir}", 0, 0, NULL, true,
       "directory the pipeline's plugins are loaded from" },
     { "MAX_REQUEST_BODY", T_INT, OFF(max_request_body), "33554432", 1024, 4 * GIB, NULL, true,
@@ -489,6 +508,7 @@ static void expand_default(const char *def, char *out, size_t size)
         { "${sysconfdir}", SYSCONFDIR },
         { "${pkglibdir}", PKGLIBDIR },
         { "${runstatedir}", RUNSTATEDIR },
+        { "${localstatedir}", LOCALSTATEDIR },
     };
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
         size_t n = strlen(dirs[i].var);

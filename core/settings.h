@@ -54,6 +54,11 @@ struct settings {
     char *config;
     char *pipeline;
     char *plugin_dir;
+    char *prices;
+    char *developers;
+    char *ledger_path;
+    int64_t ledger_retention_days;
+    int64_t caps_on_error;  /* 0 open, 1 closed */
     int64_t max_request_body;
     double client_header_timeout;
     double client_idle_timeout;

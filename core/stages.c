@@ -381,6 +381,22 @@ static void host_block(struct apx_exchange *e, int status, const char *type, con
     snprintf(ex->block->message, sizeof ex->block->message, "%s", message ? message : "blocked");
 }
 
+static void host_block_header(struct apx_exchange *e, const char *name, const char *value)
+{
+    struct exchange *ex = EX(e);
+    if (!name || !value || strlen(name) >= 32 || strlen(value) >= 96 ||
+        strcspn(value, "\r\n") != strlen(value) || strcspn(name, ": \r\n") != strlen(name))
+        return;
+    if (!ex->block && !(ex->block = calloc(1, sizeof *ex->block)))
+        return;
+    struct exchange_block *b = ex->block;
+    if (b->nheaders == APX_BLOCK_HEADERS)
+        return;
+    snprintf(b->header[b->nheaders][0], sizeof b->header[0][0], "%s", name);
+    snprintf(b->header[b->nheaders][1], sizeof b->header[0][1], "%s", value);
+    b->nheaders++;
+}
+
 static void host_retry_after(struct apx_exchange *e, uint64_t ms)
 {
     EX(e)->retry_ms = ms;
@@ -496,6 +512,7 @@ static const struct apx_host host_template = {
     .stream_write = host_stream_write,
     .stream_end = host_stream_end,
     .block = host_block,
+    .block_header = host_block_header,
     .retry_after = host_retry_after,
     .ex_response_started = host_ex_response_started,
     .detector_count = host_detector_count,

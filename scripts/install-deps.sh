@@ -18,7 +18,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 build="build-essential autoconf automake libtool pkg-config
   libevent-dev libnghttp2-dev libssl-dev libpcre2-dev libyaml-dev libjansson-dev
-  check zlib1g-dev openssl ca-certificates"
+  check zlib1g-dev libsqlite3-dev openssl ca-certificates"
 tests="curl nghttp2-client procps prometheus chromium"
 # make check's unit test (systemd-analyze) and make check-deploy (the
 # Ansible role's syntax check, lint and local run)

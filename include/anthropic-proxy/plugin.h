@@ -27,6 +27,8 @@
  *   1.2  struct apx_detector gains `action` (the pipeline file's
  *        `action:` for the detector: pseudonymize, observe or block).
  *        A detector plugin may leave `init` NULL.
+ *   1.3  apx_host.block_header: headers on a stage's APX_BLOCK answer
+ *        (a spend cap's x-should-retry and retry-after).
  *
  * Threading: every hook and every host function runs on the core's one
  * event-loop thread, except a detector's find() and validate(), which the
@@ -46,7 +48,7 @@ extern "C" {
 #endif
 
 #define APX_ABI_MAJOR 1
-#define APX_ABI_MINOR 2
+#define APX_ABI_MINOR 3
 
 /* The name under which every plugin exports its descriptor. */
 #define APX_PLUGIN_SYMBOL "apx_plugin_descriptor"
@@ -291,7 +293,17 @@ struct apx_host {
      * its body unchanged, even if the client leaves; ex_body_replace,
      * respond and block may be called before resume as inside the hook. */
     void (*resume)(struct apx_exchange *ex, int verdict);
+
+    /* ---- since 1.3 ---- */
+    /* Before returning APX_BLOCK (after apx_host.block): add a header to the
+     * answer, such as `x-should-retry: false` or `retry-after: 3600`. At
+     * most APX_BLOCK_HEADERS of them; names are lower-case, at most 31
+     * bytes, values at most 95; others are dropped. A plugin built against
+     * 1.3 checks host->struct_size before calling it on an older host. */
+    void (*block_header)(struct apx_exchange *ex, const char *name, const char *value);
 };
+
+#define APX_BLOCK_HEADERS 4
 
 /* A loaded detector as the registry shows it. */
 struct apx_detector {

@@ -41,7 +41,8 @@ for f in /usr/sbin/anthropic-proxy "$PKGLIB/stages/scrubber.so" "$PKGLIB/stages/
          "$PKGLIB/stages/dashboard.so" "$PKGLIB/stages/retry.so" "$PKGLIB/detectors/anthropic_key.so" \
          "$PKGLIB/detectors/credential_assignment.so" "$PKGLIB/detectors/regex.so" \
          /lib/systemd/system/anthropic-proxy.service /usr/lib/sysusers.d/anthropic-proxy.conf \
-         "$ETC/anthropic-proxy.env" "$ETC/pipeline.yaml" \
+         "$ETC/anthropic-proxy.env" "$ETC/pipeline.yaml" "$ETC/prices.yaml" "$ETC/developers.yaml" \
+         /usr/share/man/man5/anthropic-proxy-prices.5.gz /usr/share/man/man5/anthropic-proxy-developers.5.gz \
          /usr/share/man/man8/anthropic-proxy.8.gz /usr/share/man/man5/anthropic-proxy.env.5.gz \
          /usr/share/man/man5/anthropic-proxy-pipeline.5.gz /usr/share/man/man7/anthropic-proxy-detectors.7.gz \
          /usr/share/doc/anthropic-proxy/README.Debian /usr/share/doc/anthropic-proxy/copyright \
@@ -54,7 +55,7 @@ for f in /usr/sbin/anthropic-proxy "$PKGLIB/stages/scrubber.so" "$PKGLIB/stages/
 done
 [ "$(find "$PKGLIB" -name '*.so' | wc -l)" -ge 30 ] || fail "plugins: $(find "$PKGLIB" -name '*.so' | wc -l)"
 ! find "$PKGLIB" -name '*.la' | grep -q . || fail ".la files installed"
-printf '%s\n' "$ETC/anthropic-proxy.env" "$ETC/pipeline.yaml" >"$T/want.conffiles"
+printf '%s\n' "$ETC/anthropic-proxy.env" "$ETC/developers.yaml" "$ETC/pipeline.yaml" "$ETC/prices.yaml" >"$T/want.conffiles"
 dpkg-query --control-show anthropic-proxy conffiles | sort >"$T/conffiles"
 diff "$T/want.conffiles" "$T/conffiles" || fail "conffiles: $(cat "$T/conffiles")"
 grep -q "^#ANTHROPIC_PROXY_PLUGIN_DIR=$PKGLIB\$" "$ETC/anthropic-proxy.env" ||

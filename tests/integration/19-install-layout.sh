@@ -19,8 +19,10 @@ for f in stages/scrubber stages/metrics stages/dashboard stages/retry detectors/
 done
 [ "$(find "$D$pkglibdir" -name '*.la' | wc -l)" -eq 0 ] || fail "libtool .la files installed"
 for f in "$includedir/anthropic-proxy/plugin.h" "$libdir/pkgconfig/anthropic-proxy-plugin.pc" \
-         "$etc/anthropic-proxy.env" "$etc/pipeline.yaml" "$mandir/man8/anthropic-proxy.8" \
+         "$etc/anthropic-proxy.env" "$etc/pipeline.yaml" "$etc/prices.yaml" "$etc/developers.yaml" \
+         "$mandir/man8/anthropic-proxy.8" \
          "$mandir/man5/anthropic-proxy.env.5" "$mandir/man5/anthropic-proxy-pipeline.5" \
+         "$mandir/man5/anthropic-proxy-prices.5" "$mandir/man5/anthropic-proxy-developers.5" \
          "$mandir/man3/anthropic-proxy-plugin.3"; do
     [ -f "$D$f" ] || fail "no $f"
 done
@@ -62,6 +64,7 @@ fi
 make_cert
 export ANTHROPIC_PROXY_TLS_CERT="$T/cert.pem" ANTHROPIC_PROXY_TLS_KEY="$T/key.pem"
 export ANTHROPIC_PROXY_PIPELINE="$D$etc/pipeline.yaml" ANTHROPIC_PROXY_PLUGIN_DIR="$D$pkglibdir"
+export ANTHROPIC_PROXY_PRICES="$D$etc/prices.yaml" ANTHROPIC_PROXY_DEVELOPERS="$D$etc/developers.yaml"
 check || fail "installed configuration refused: $(cat "$T/check.out")"
 # every detector the installed pipeline file lists, loaded
 ndet=$(sed -n '/^detectors:/,$p' "$D$etc/pipeline.yaml" | grep -c '^  - plugin:')

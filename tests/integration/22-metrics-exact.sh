@@ -71,11 +71,11 @@ check_all() {
     expect 'j.bytes.in' "$BYTES_IN"
     expect 'j.bytes.out' "$BYTES_OUT"
     expect 'JSON.stringify(j.tokens.by_model["claude-a"])' \
-        '{"input":220,"output":29,"cache_read":30,"cache_creation":40,"cache_creation_5m":25,"cache_creation_1h":15,"web_search_requests":0}'
+        '{"input":220,"output":29,"cache_read":30,"cache_creation":40,"cache_creation_5m":25,"cache_creation_1h":15,"web_search_requests":0,"web_fetch_requests":0}'
     expect 'JSON.stringify(j.tokens.by_model["claude-b"])' \
-        '{"input":504,"output":9,"cache_read":11,"cache_creation":0,"cache_creation_5m":0,"cache_creation_1h":0,"web_search_requests":2}'
+        '{"input":504,"output":9,"cache_read":11,"cache_creation":0,"cache_creation_5m":0,"cache_creation_1h":0,"web_search_requests":2,"web_fetch_requests":0}'
     expect 'JSON.stringify(j.tokens.by_model["claude-c"])' \
-        '{"input":5,"output":10,"cache_read":0,"cache_creation":0,"cache_creation_5m":0,"cache_creation_1h":0,"web_search_requests":0}'
+        '{"input":5,"output":10,"cache_read":0,"cache_creation":0,"cache_creation_5m":0,"cache_creation_1h":0,"web_search_requests":0,"web_fetch_requests":0}'
     expect 'j.tokens.input' 729
     expect 'j.tokens.output' 48
     expect 'j.latency_seconds.count' 10
@@ -101,7 +101,9 @@ expect 'j.reloads.ok' 1
 ok "every figure survived a SIGHUP reload (revision 2), the last minute's error rate ($recent) included"
 
 # Every field of GET /metrics is documented in anthropic-proxy(8).
-fields=$(metrics 'const out = [], open = ["requests.by_status", "tokens.by_model", "scrub", "counters"];
+fields=$(metrics 'const out = [], open = ["requests.by_status", "tokens.by_model", "costs.by_model",
+  "costs.unknown_models", "costs.by_developer", "costs.by_team", "costs.by_class",
+  "scrub", "counters", "caps.developers", "caps.teams"];
 const walk = (o, p) => { for (const k of Object.keys(o)) { const q = p ? p + "." + k : k; out.push(q);
   if (o[k] && typeof o[k] === "object" && !Array.isArray(o[k]) && !open.includes(q)) walk(o[k], q); } };
 walk(j, ""); out.join(" ")')

@@ -15,8 +15,9 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/apx-test.XXXXXX")
 STARTED_PIDS=""
 
 # Values the tests send as API keys, tokens and secrets. None may appear in
-# anything the proxy writes: its logs (at debug, with LOG_REQUESTS) and its
-# /metrics, checked for every test at its end.
+# anything the proxy writes: its logs (at debug, with LOG_REQUESTS), its
+# /metrics and its ledger (the SQLite file and its WAL, read as bytes),
+# checked for every test at its end.
 TEST_SECRETS='sk-ant-api03-testkey
 test-token
 sk-ant-api03-test-not-a-real-key
@@ -58,9 +59,9 @@ cleanup() {
         status=1
     fi
     printf '%s\n' "$TEST_SECRETS" >"$T/secrets.txt"
-    for f in "$T"/proxy*.log "$T"/start.log; do
+    for f in "$T"/proxy*.log "$T"/start.log "${LEDGER:-$T/ledger.sqlite}"*; do
         [ -f "$f" ] || continue
-        if leaked=$(grep -o -F -f "$T/secrets.txt" "$f" | head -n 1) && [ -n "$leaked" ]; then
+        if leaked=$(grep -a -o -F -f "$T/secrets.txt" "$f" | head -n 1) && [ -n "$leaked" ]; then
             echo "FAIL: a test secret (${leaked%"${leaked#????????}"}...) is in ${f##*/}"
             status=1
         fi
@@ -72,6 +73,7 @@ cleanup() {
             tail -n 60 "$f"
         done
     fi
+    eval "${AT_EXIT:-:}" || true
     rm -rf "$T"
     exit "$status"
 }
@@ -85,6 +87,12 @@ ok()   { printf 'ok: %s\n' "$*"; }
 
 # Remember a process to stop at exit.
 started() { STARTED_PIDS="$STARTED_PIDS $1"; }
+
+# at_exit COMMAND: run it at exit, once the test's processes are stopped and
+# its files checked (e.g. unmount a file system made under $T).
+AT_EXIT=""
+at_exit() { AT_EXIT="$AT_EXIT
+$1"; }
 
 need() {
     command -v "$1" >/dev/null 2>&1 || skip "$1 is not installed"
@@ -147,8 +155,22 @@ write_config() {
         echo "ANTHROPIC_PROXY_PLUGIN_DIR=$top_builddir/plugins"
         echo "ANTHROPIC_PROXY_PIPELINE=${PIPELINE:-$top_srcdir/etc/pipeline.yaml}"
         echo "ANTHROPIC_PROXY_CONTROL_SOCKET=$T/control.sock"
+        echo "ANTHROPIC_PROXY_PRICES=${PRICES:-$top_srcdir/etc/prices.yaml}"
+        echo "ANTHROPIC_PROXY_DEVELOPERS=${DEVELOPERS:-$T/developers.yaml}"
+        echo "ANTHROPIC_PROXY_LEDGER_PATH=${LEDGER:-$T/ledger.sqlite}"
         for kv in "$@"; do echo "ANTHROPIC_PROXY_$kv"; done
     } >"$T/proxy.env"
+}
+
+# add_developer NAME TEAM KEY [CAPS]: a developer in $T/developers.yaml (made
+# at the first call, with the file's version line), known by KEY's
+# fingerprint; CAPS is ", daily_usd: N" and the like. KEY joins the secrets.
+add_developer() {
+    [ -f "$T/developers.yaml" ] || printf 'version: 1\ndevelopers:\n' >"$T/developers.yaml"
+    secret "$3"
+    line=$(printf '%s' "$3" | "$PROXY_BIN" developer add "$1" --team "$2" 2>/dev/null) ||
+        fail "developer add $1"
+    printf '%s\n' "${line%\}}${4:-}}" >>"$T/developers.yaml"
 }
 
 # start_proxy [KEY=VALUE...]: sets PROXY_PID, PURL (https), DURL (dashboard).

@@ -76,6 +76,11 @@ try {
   if (Number(out.replace(/,/g, '')) < 240) fail('output tokens shown: ' + out);
   if (!(await page.$eval('#alert', (e) => e.hidden))) fail('alert shown with no errors');
   say(`figures changed after 6 requests: ${await text(page, 'requests-total')} requests, ${out} output tokens, no alert`);
+  // 240 output tokens of a model the price table does not know, at the
+  // fallback's $75 per million: $0.018 at least, and a spend rate
+  await until(page, 'spend', () => parseFloat(document.getElementById('spend-total').textContent.slice(1)) >= 0.018 &&
+    /^\$/.test(document.getElementById('spend-rate').textContent));
+  say(`spend shown: ${await text(page, 'spend-total')} in all, ${await text(page, 'spend-rate')} per hour, cache saved ${await text(page, 'spend-savings')}`);
 
   // More than 10 requests in flight: the banner says so, and goes away after.
   const slow = [];

@@ -38,9 +38,24 @@ struct resp {
     uint8_t *body;                     /* JSON bodies, at most max_body bytes */
     size_t len, cap;
     bool overflow;
+    time_t started;                    /* prices in effect at the request's arrival */
+    int64_t started_ms;
+    struct who who;                    /* who sent it (headers only) */
+    struct cost cost;                  /* what it cost, once metered */
+    bool costed;
+    int64_t reserved;                  /* held against its caps while in flight */
+    bool repriced;                     /* reserved holds the stream's usage so far */
 };
 
 /* ---- per-exchange state ---- */
+
+static uint64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
 
 static void resp_reset(struct resp *r)
 {
@@ -99,10 +114,13 @@ static int on_request(void *state, struct apx_exchange *ex)
     if (!r)
         return APX_OK; /* metering is not worth failing a request for */
     resp_reset(r);
+    r->started_ms = (int64_t)now_ms();
+    r->started = (time_t)(r->started_ms / 1000);
+    who_identify(h, ex, &m->devs, &r->who);
     *h->ex_slot(h, ex) = r;
     h->counter_add(m->started, 1);
     narrow_accept_encoding(h, ex);
-    return APX_OK;
+    return caps_check(m, ex, &r->who, &r->reserved);
 }
 
 static enum body_mode mode_of(const char *type, const char *encoding)
@@ -126,7 +144,15 @@ static int on_response_head(void *state, struct apx_exchange *ex)
     struct resp *r = resp_of(h, ex);
     if (!r)
         return APX_OK;
+    time_t started = r->started;
+    int64_t started_ms = r->started_ms, reserved = r->reserved;
+    struct who who = r->who;
     resp_reset(r);
+    r->reserved = reserved;
+    r->started = started;
+    r->started_ms = started_ms;
+    r->who = who;
+    who_response(h, ex, &r->who);
     r->mode = mode_of(h->ex_resp_header_get(ex, "content-type"),
                       h->ex_resp_header_get(ex, "content-encoding"));
     if (r->mode == BODY_SSE)
@@ -165,9 +191,15 @@ static void on_response_body(void *state, struct apx_exchange *ex, const uint8_t
     struct resp *r = resp_of(m->host, ex);
     if (!r)
         return;
-    if (r->mode == BODY_SSE)
+    if (r->mode == BODY_SSE) {
         sse_feed(&r->sse, (const char *)data, len, &r->u);
-    else if (r->mode == BODY_JSON || r->mode == BODY_GZIP_JSON)
+        if (r->u.seen && !r->repriced) { /* message_start: the input is known now */
+            struct cost c;
+            prices_cost(&m->prices, &r->u, r->started, &c);
+            caps_update(m, &r->who, &r->reserved, c.total);
+            r->repriced = true;
+        }
+    } else if (r->mode == BODY_JSON || r->mode == BODY_GZIP_JSON)
         keep_body(r, data, len, (size_t)m->max_body);
 }
 
@@ -238,6 +270,7 @@ static void count_tokens(const struct apx_host *h, const struct usage *u)
     add_token(h, "tokens_cache_creation_5m_total", model, u->cache_creation_5m);
     add_token(h, "tokens_cache_creation_1h_total", model, u->cache_creation_1h);
     add_token(h, "server_tool_web_search_requests_total", model, u->web_search_requests);
+    add_token(h, "server_tool_web_fetch_requests_total", model, u->web_fetch_requests);
 }
 
 /* Tokens of the answer; whether it carried an error event or body. */
@@ -249,8 +282,11 @@ static bool meter_usage(struct metrics *m, struct resp *r)
         h->counter_add(m->unmetered, 1);
     if (r->mode == BODY_SSE && r->u.seen && !r->u.complete)
         h->counter_add(m->incomplete, 1); /* cut short: what was reported still counts */
-    if (r->u.seen)
+    if (r->u.seen) {
         count_tokens(h, &r->u);
+        costs_count(m, &r->u, r->started, &r->cost);
+        r->costed = true;
+    }
     if (r->mode == BODY_SSE && r->u.error)
         h->counter_add(m->stream_errors, 1);
     return r->u.error;
@@ -307,6 +343,41 @@ static void count_request(struct metrics *m, const struct apx_done_info *info, b
         observe(h, &m->ttfb, info->ttfb_seconds);
 }
 
+static void write_ledger(struct metrics *m, const struct resp *r,
+                         const struct apx_done_info *info)
+{
+    struct ledger_row row;
+    const struct who *w = &r->who;
+    memset(&row, 0, sizeof row);
+    row.time_ms = r->started_ms;
+    snprintf(row.developer, sizeof row.developer, "%s", w->developer);
+    snprintf(row.team, sizeof row.team, "%s", w->team);
+    snprintf(row.session, sizeof row.session, "%s", w->session);
+    snprintf(row.prompt_id, sizeof row.prompt_id, "%s", w->prompt_id);
+    snprintf(row.request_class, sizeof row.request_class, "%s", w->request_class);
+    label_clean(r->u.model[0] ? r->u.model : "", row.model, sizeof row.model);
+    row.status = info->status;
+    row.input = r->u.input_tokens;
+    row.output = r->u.output_tokens;
+    row.cache_read = r->u.cache_read_input_tokens;
+    if (r->costed) {
+        row.cache_write_5m = r->cost.tokens_5m;
+        row.cache_write_1h = r->cost.tokens_1h;
+        row.cost_nanousd = r->cost.total;
+        row.cache_savings_nanousd = r->cost.savings;
+    }
+    row.web_search = r->u.web_search_requests;
+    row.web_fetch = r->u.web_fetch_requests;
+    row.duration_ms = info->seconds * 1000;
+    row.ttfb_ms = info->ttfb_seconds >= 0 ? info->ttfb_seconds * 1000 : -1;
+    row.retries = (int)info->retries;
+    row.client_retries = w->client_retry;
+    snprintf(row.request_id, sizeof row.request_id, "%s", w->request_id);
+    snprintf(row.client_request_id, sizeof row.client_request_id, "%s", w->client_request_id);
+    snprintf(row.client_version, sizeof row.client_version, "%s", w->client_version);
+    ledger_stage_write(m, &row);
+}
+
 static void on_done(void *state, struct apx_exchange *ex, const struct apx_done_info *info)
 {
     struct metrics *m = state;
@@ -317,6 +388,10 @@ static void on_done(void *state, struct apx_exchange *ex, const struct apx_done_
         count_request(m, info, r ? meter_usage(m, r) : false);
     if (!r)
         return;
+    costs_attribute(m, &r->who, r->costed ? &r->cost : NULL);
+    caps_done(m, &r->who, r->reserved, r->costed ? r->cost.total : 0);
+    if (is_api_traffic(h, ex, info, r))
+        write_ledger(m, r, info);
     h->counter_add(m->ended, 1);
     *h->ex_slot(h, ex) = NULL;
     sse_free(&r->sse);
@@ -333,13 +408,6 @@ uint64_t metrics_active(const struct metrics *m)
     uint64_t s = h->counter_get(m->started), e = h->counter_get(m->ended),
              a = h->counter_get(m->abandoned);
     return s > e + a ? s - e - a : 0;
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
 /* Counters only grow: set one by adding the difference (mod 2^64). */
@@ -504,6 +572,7 @@ static void tick(void *arg)
     const struct apx_host *h = m->host;
     m->tick = h->timer_start(h, METRICS_TICK_MS, tick, m);
     sample_recent(m);
+    ledger_stage_tick(m);
     if (m->nviewers == 0)
         return;
     bool reloaded = reloaded_since(m);
@@ -561,7 +630,8 @@ static int counters_init(struct metrics *m)
     static const char *const families[] = {
         "tokens_input_total", "tokens_output_total", "tokens_cache_read_total",
         "tokens_cache_creation_total", "tokens_cache_creation_5m_total",
-        "tokens_cache_creation_1h_total", "server_tool_web_search_requests_total", NULL };
+        "tokens_cache_creation_1h_total", "server_tool_web_search_requests_total",
+        "server_tool_web_fetch_requests_total", NULL };
     char name[128];
     for (const char *const *f = families; *f; f++) {
         snprintf(name, sizeof name, "%s{model=\"other\"}", *f);
@@ -587,6 +657,7 @@ static void write_off_dead_core(struct metrics *m)
         return;
     h->counter_add(m->abandoned, metrics_active(m));
     h->counter_add(m->core_pid, pid - old);
+    caps_write_off(m);
 }
 
 static int routes_init(struct metrics *m, struct apx_error *err)
@@ -623,8 +694,13 @@ static int metrics_init(const struct apx_host *host, const struct apx_config *cf
         snprintf(err->message, sizeof err->message, "the counter table is full");
         goto fail;
     }
-    if (routes_init(m, err) < 0)
+    if (costs_init(m, err) < 0)
         goto fail;
+    if (routes_init(m, err) < 0 || ledger_stage_init(m, err) < 0 || caps_init(m, err) < 0) {
+        ledger_stage_fini(m);
+        costs_fini(m);
+        goto fail;
+    }
     snprintf(m->reload_seen, sizeof m->reload_seen, "%s", host->last_reload(host));
     write_off_dead_core(m);
     sample_recent(m);
@@ -641,6 +717,8 @@ static void metrics_fini(void *state)
     struct metrics *m = state;
     assert(m->magic == METRICS_MAGIC);
     /* no timer_stop: the host has stopped this generation's timers already */
+    ledger_stage_fini(m);
+    costs_fini(m);
     m->magic = 0;
     free(m);
 }

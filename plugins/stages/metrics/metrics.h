@@ -8,12 +8,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include <anthropic-proxy/plugin.h>
 
+#include "attribution.h"
+#include "developers.h"
 #include "hist.h"
+#include "labels.h"
+#include "ledger.h"
+#include "prices.h"
 
 #define METRICS_MAGIC 0x4d455452u        /* "METR" */
 #define METRICS_MAX_VIEWERS 256          /* /metrics/stream clients per generation */
@@ -41,7 +47,63 @@ struct metrics {
      * new core keeps the last minute: requests, errors, sample time (ms) */
     struct apx_counter *recent[METRICS_RECENT][3];
     char reload_seen[320];               /* last_reload() when this generation began */
+    /* costs (costs.c) */
+    struct price_table prices;
+    char prices_path[1024];
+    struct labelset models;              /* model label values of the cost counters */
+    struct labelset unknown_models;      /* models priced by the fallback, logged once */
+    /* attribution */
+    struct developers devs;
+    char developers_path[1024];
+    struct labelset developer_labels, team_labels;
+    /* the ledger (NULL when LEDGER_PATH=off) */
+    struct ledger *ledger;
+    char ledger_path[1024];
+    struct ledger_stats ledger_seen;     /* what the counters have of it */
+    struct apx_counter *ledger_written, *ledger_dropped, *ledger_lost, *ledger_errors;
+    /* spend caps (caps.c) */
+    bool caps_closed;                    /* CAPS_ON_ERROR=closed */
+    bool caps_unreadable;                /* the spend could not be read from the ledger */
+    struct apx_counter *caps_day, *caps_month;  /* the UTC day and month the spend is of */
+    struct apx_counter *caps_unread;     /* 1: the last read failed; a reload tries again */
 };
+
+#define COSTS_MAX_MODELS 64              /* distinct model labels, then "other" */
+#define COSTS_MAX_DEVELOPERS 256         /* distinct developer labels, then "other" */
+#define COSTS_MAX_TEAMS 64               /* distinct team labels, then "other" */
+
+/* costs.c: the price table of this generation (PRICES), and the cost of
+ * each response in host counters (nano-dollars). */
+int costs_init(struct metrics *m, struct apx_error *err);
+void costs_fini(struct metrics *m);
+void costs_count(struct metrics *m, const struct usage *u, time_t when, struct cost *out);
+/* ledger_stage.c: start this generation's writer; write one exchange;
+ * carry the writer's counts into host counters (every tick); stop. */
+int ledger_stage_init(struct metrics *m, struct apx_error *err);
+void ledger_stage_write(struct metrics *m, const struct ledger_row *row);
+void ledger_stage_tick(struct metrics *m);
+void ledger_stage_fini(struct metrics *m);
+
+/* caps.c: spend caps per developer, team and default, by UTC day and
+ * month, from host counters (reloads and core restarts) and the ledger (a
+ * supervisor restart). caps_check answers APX_OK, or APX_BLOCK with the
+ * 429 billing_error set up, and reserves an estimate of the request's cost
+ * in *reserved; caps_done releases it and adds the real cost. */
+int caps_init(struct metrics *m, struct apx_error *err);
+int caps_check(struct metrics *m, struct apx_exchange *ex, const struct who *w,
+               int64_t *reserved);
+void caps_done(struct metrics *m, const struct who *w, int64_t reserved, int64_t cost);
+/* The usage of a stream's message_start is known: hold what it costs so far
+ * instead of the estimate. */
+void caps_update(struct metrics *m, const struct who *w, int64_t *reserved, int64_t known);
+void caps_write_off(struct metrics *m);
+/* GET /metrics's "caps": each capped developer's and team's caps, spend
+ * today and this month, and what is in flight. */
+json_t *caps_json(const struct metrics *m);
+
+/* One request of `w` (and its cost, if metered) by developer, team and
+ * request class, in bounded labels. */
+void costs_attribute(struct metrics *m, const struct who *w, const struct cost *c);
 
 /* One counter as read from host storage. */
 struct metrics_counter {

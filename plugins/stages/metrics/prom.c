@@ -11,6 +11,8 @@
 #include "prom.h"
 
 #define FAMILY_MAX 128
+/* Money is counted in whole nano-dollars (exact sums) and shown in dollars. */
+#define NANO_SUFFIX "_nanousd_total"
 
 const char *const prom_histograms[] = {
     "request_duration_seconds",
@@ -40,6 +42,21 @@ static const struct {
     { "tokens_cache_creation_5m_total", "Cache-creation tokens with a 5-minute lifetime, by model." },
     { "tokens_cache_creation_1h_total", "Cache-creation tokens with a 1-hour lifetime, by model." },
     { "server_tool_web_search_requests_total", "Web searches run by the server tool, by model." },
+    { "cost_usd_total", "Cost of the responses at the price table's rates, USD, by model and kind." },
+    { "cache_savings_usd_total", "Cache reads priced as input minus their cost, USD, by model." },
+    { "cost_by_developer_usd_total", "Cost of the responses, USD, by developer (at most 256, then other) and team." },
+    { "cost_by_team_usd_total", "Cost of the responses, USD, by team (at most 64, then other)." },
+    { "cost_by_class_usd_total", "Cost of the responses, USD, by Claude Code request class (none when not sent)." },
+    { "requests_by_developer_total", "Proxied requests by developer (at most 256, then other) and team." },
+    { "requests_by_team_total", "Proxied requests by team (at most 64, then other)." },
+    { "prices_unknown_model_requests_total", "Responses of models the price table does not know (priced at its fallback tier)." },
+    { "server_tool_web_fetch_requests_total", "Web fetches run by the server tool, by model." },
+    { "ledger_rows_written_total", "Ledger rows written to the store." },
+    { "ledger_rows_dropped_total", "Ledger rows dropped because the writer's queue was full." },
+    { "ledger_rows_lost_total", "Ledger rows lost because the store could not be written." },
+    { "ledger_write_errors_total", "Ledger transactions that failed (open, write or commit)." },
+    { "caps_blocked_requests_total", "Requests refused by a spend cap, by cap (developer_daily, developer_monthly, team_daily, team_monthly, ledger_unavailable)." },
+    { "caps_blocked_requests_by_developer_total", "Requests refused by a spend cap, by developer (at most 256, then other) and team." },
     { "retries_total", "Requests sent again by the retry stage." },
     { "retries_refused_budget_total", "Retries not made because the retry budget was spent." },
     { "requests_succeeded_after_retry_total", "Requests that succeeded after a retry." },
@@ -160,6 +177,7 @@ struct entry {
     char family[FAMILY_MAX];
     enum kind kind;
     enum part part;
+    bool nano;                   /* `F_nanousd_total`: shown as F_usd_total in dollars */
 };
 
 static bool ends_with(const char *s, size_t n, const char *suffix)
@@ -197,6 +215,14 @@ static void classify(struct entry *e)
     size_t n = strcspn(name, "{");
     if (histogram_part(name, n, e))
         return;
+    if (ends_with(name, n, NANO_SUFFIX)) {
+        snprintf(e->family, sizeof e->family, "%.*s_usd_total",
+                 (int)(n - strlen(NANO_SUFFIX)), name);
+        e->kind = K_COUNTER;
+        e->part = P_SERIES;
+        e->nano = true;
+        return;
+    }
     snprintf(e->family, sizeof e->family, "%.*s", (int)n, name);
     e->kind = ends_with(name, n, "_total") ? K_COUNTER : K_UNTYPED;
     e->part = P_SERIES;
@@ -231,7 +257,12 @@ static void family_head(struct prom_buf *out, const char *family, const char *he
 static void render_entry(struct prom_buf *out, const struct entry *e)
 {
     const char *name = e->c->name;
-    if (e->part == P_SUM)
+    if (e->nano)
+        prom_buf_printf(out, PROM_PREFIX "%s%s %llu.%09llu\n", e->family,
+                        name + strcspn(name, "{"),
+                        (unsigned long long)(e->c->value / 1000000000u),
+                        (unsigned long long)(e->c->value % 1000000000u));
+    else if (e->part == P_SUM)
         prom_buf_printf(out, PROM_PREFIX "%s_sum %.6f\n", e->family,
                         (double)e->c->value / 1e6);
     else

@@ -26,6 +26,7 @@ static const struct {
     { "cache_creation_5m", "tokens_cache_creation_5m_total" },
     { "cache_creation_1h", "tokens_cache_creation_1h_total" },
     { "web_search_requests", "server_tool_web_search_requests_total" },
+    { "web_fetch_requests", "server_tool_web_fetch_requests_total" },
 };
 #define NTOKEN_KINDS (sizeof token_kinds / sizeof token_kinds[0])
 
@@ -159,6 +160,126 @@ static json_t *tokens_json(const struct metrics_snapshot *s)
     return total;
 }
 
+/* ---- costs ---- */
+
+/* The value of label `label` in a counter name, into buf; false if absent. */
+static bool label_of(const char *name, const char *label, char *buf, size_t size)
+{
+    char pat[40];
+    snprintf(pat, sizeof pat, "%s=\"", label);
+    const char *p = strchr(name, '{');
+    for (; p && (p = strstr(p, pat)); p++) {
+        if (p[-1] != '{' && p[-1] != ',')
+            continue;
+        p += strlen(pat);
+        snprintf(buf, size, "%.*s", (int)strcspn(p, "\""), p);
+        return true;
+    }
+    return false;
+}
+
+static void add_nano(json_t *o, const char *key, uint64_t v)
+{
+    char nk[64], uk[64];
+    snprintf(nk, sizeof nk, "%s_nanousd", key);
+    snprintf(uk, sizeof uk, "%s_usd", key);
+    json_int_t old = json_integer_value(json_object_get(o, nk));
+    json_int_t now = old + (json_int_t)v;
+    json_object_set_new(o, nk, json_integer(now));
+    json_object_set_new(o, uk, json_real((double)now / 1e9));
+}
+
+static json_t *model_costs(json_t *by_model, const char *model)
+{
+    json_t *mo = json_object_get(by_model, model);
+    if (!mo) {
+        json_object_set_new(by_model, model, mo = json_object());
+        add_nano(mo, "total", 0);
+        add_nano(mo, "cache_savings", 0);
+    }
+    return mo;
+}
+
+/* by_developer / by_team / by_class: {value: {requests, total_nanousd, total_usd[, team]}} */
+static json_t *who_entry(json_t *o, const char *key, const char *team)
+{
+    json_t *e = json_object_get(o, key);
+    if (!e) {
+        json_object_set_new(o, key, e = json_object());
+        json_object_set_new(e, "requests", json_integer(0));
+        add_nano(e, "total", 0);
+        if (team)
+            json_object_set_new(e, "team", json_string(team));
+    }
+    return e;
+}
+
+static void who_costs(json_t *o, const struct metrics_snapshot *s)
+{
+    json_t *dev = json_object(), *team = json_object(), *cls = json_object();
+    for (size_t i = 0; i < s->n; i++) {
+        const char *name = s->v[i].name;
+        uint64_t v = s->v[i].value;
+        char d[64], t[64], c[32];
+        bool has_d = label_of(name, "developer", d, sizeof d),
+             has_t = label_of(name, "team", t, sizeof t);
+        if (starts_with(name, "requests_by_developer_total{") && has_d && has_t)
+            add_figure(who_entry(dev, d, t), "requests", v);
+        else if (starts_with(name, "cost_by_developer_nanousd_total{") && has_d && has_t)
+            add_nano(who_entry(dev, d, t), "total", v);
+        else if (starts_with(name, "requests_by_team_total{") && has_t)
+            add_figure(who_entry(team, t, NULL), "requests", v);
+        else if (starts_with(name, "cost_by_team_nanousd_total{") && has_t)
+            add_nano(who_entry(team, t, NULL), "total", v);
+        else if (starts_with(name, "cost_by_class_nanousd_total{") &&
+                 label_of(name, "class", c, sizeof c))
+            add_nano(who_entry(cls, c, NULL), "total", v);
+    }
+    json_object_set_new(o, "by_developer", dev);
+    json_object_set_new(o, "by_team", team);
+    json_object_set_new(o, "by_class", cls);
+}
+
+static json_t *costs_json(const struct metrics *m, const struct metrics_snapshot *s)
+{
+    json_t *o = json_object(), *by_model = json_object(), *by_kind = json_object(),
+           *unknown = json_object();
+    json_object_set_new(o, "currency", json_string("USD"));
+    add_nano(o, "total", 0);
+    add_nano(o, "cache_savings", 0);
+    for (int k = 0; k < COST_NKINDS; k++)
+        add_nano(by_kind, cost_kind_names[k], 0);
+    for (size_t i = 0; i < s->n; i++) {
+        const char *name = s->v[i].name;
+        uint64_t v = s->v[i].value;
+        char model[128], kind[32];
+        if (starts_with(name, "cost_nanousd_total{") && label_of(name, "model", model, sizeof model) &&
+            label_of(name, "kind", kind, sizeof kind)) {
+            json_t *mo = model_costs(by_model, model);
+            add_nano(mo, kind, v);
+            add_nano(mo, "total", v);
+            add_nano(by_kind, kind, v);
+            add_nano(o, "total", v);
+        } else if (starts_with(name, "cache_savings_nanousd_total{") &&
+                   label_of(name, "model", model, sizeof model)) {
+            add_nano(model_costs(by_model, model), "cache_savings", v);
+            add_nano(o, "cache_savings", v);
+        } else if (starts_with(name, "prices_unknown_model_requests_total{") &&
+                   label_of(name, "model", model, sizeof model)) {
+            json_object_set_new(unknown, model, json_integer((json_int_t)v));
+        }
+    }
+    json_object_set_new(o, "by_kind", by_kind);
+    json_object_set_new(o, "by_model", by_model);
+    json_object_set_new(o, "unknown_models", unknown);
+    who_costs(o, s);
+    json_object_set_new(o, "prices", json_pack("{s:s, s:I, s:s, s:s}", "file", m->prices_path,
+                        "entries", (json_int_t)m->prices.n, "fallback_tier",
+                        m->prices.fallback_tier, "cache_write_default_ttl",
+                        m->prices.default_ttl_1h ? "1h" : "5m"));
+    return o;
+}
+
 static json_t *hist_json(const struct metrics_snapshot *s, const char *family)
 {
     uint64_t cum[HIST_NBOUNDS];
@@ -213,14 +334,15 @@ json_t *snapshot_json(const struct metrics *m, const struct metrics_snapshot *s)
     const struct apx_host *h = m->host;
     json_t *all = json_object(), *scrub = json_object();
     raw_counters(s, all, scrub);
-    return json_pack(
-        "{s:f, s:o, s:{s:I, s:I}, s:o, s:o, s:o, s:{s:I, s:I, s:I}, s:o, s:{s:I, s:I, s:s},"
+    json_t *doc = json_pack(
+        "{s:f, s:o, s:{s:I, s:I}, s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I}, s:o, s:{s:I, s:I, s:s},"
         " s:o, s:o}",
         "uptime_seconds", h->uptime(h),
         "requests", requests_json(m, s),
         "bytes", "in", (json_int_t)snapshot_get(s, "bytes_in_total"),
                  "out", (json_int_t)snapshot_get(s, "bytes_out_total"),
         "tokens", tokens_json(s),
+        "costs", costs_json(m, s),
         "latency_seconds", hist_json(s, "request_duration_seconds"),
         "ttfb_seconds", hist_json(s, "time_to_first_byte_seconds"),
         "retries", "total", (json_int_t)snapshot_get(s, "retries_total"),
@@ -233,6 +355,9 @@ json_t *snapshot_json(const struct metrics *m, const struct metrics_snapshot *s)
                    "last", h->last_reload(h),
         "pipeline", pipeline_json(h),
         "counters", all);
+    if (doc)
+        json_object_set_new(doc, "caps", caps_json(m));
+    return doc;
 }
 
 /* ---- Prometheus ---- */

@@ -62,8 +62,15 @@ static void merge_usage(json_t *usage, struct usage *u)
         u->cache_creation_1h = get_int(cc, "ephemeral_1h_input_tokens", u->cache_creation_1h);
     }
     json_t *stu = json_object_get(usage, "server_tool_use");
-    if (json_is_object(stu))
+    if (json_is_object(stu)) {
         u->web_search_requests = get_int(stu, "web_search_requests", u->web_search_requests);
+        u->web_fetch_requests = get_int(stu, "web_fetch_requests", u->web_fetch_requests);
+    }
+    const char *geo = json_string_value(json_object_get(usage, "inference_geo"));
+    if (geo) {
+        strncpy(u->inference_geo, geo, sizeof u->inference_geo - 1);
+        u->inference_geo[sizeof u->inference_geo - 1] = '\0';
+    }
 }
 
 static void take_model(json_t *msg, struct usage *u)

@@ -23,6 +23,8 @@ struct usage {
     int64_t cache_creation_5m;      /* cache_creation.ephemeral_5m_input_tokens */
     int64_t cache_creation_1h;      /* cache_creation.ephemeral_1h_input_tokens */
     int64_t web_search_requests;    /* server_tool_use.web_search_requests */
+    int64_t web_fetch_requests;     /* server_tool_use.web_fetch_requests */
+    char inference_geo[16];         /* usage.inference_geo ("us", "global"), or "" */
     char model[128];
     bool seen;                      /* any usage figure was read */
     bool complete;                  /* message_stop seen (streams), or a whole body */
