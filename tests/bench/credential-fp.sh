@@ -13,6 +13,7 @@ cd "$top"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 export ANTHROPIC_PROXY_PLUGIN_DIR="$top/plugins"
+export ANTHROPIC_PROXY_PRICES="$top/etc/prices.yaml" ANTHROPIC_PROXY_LEDGER_PATH=off
 openssl rand -hex 32 >"$T/key.hex"
 git ls-files | grep -Ev '^tests/fuzz/corpus/|\.(png|ico|gz|der|lock)$|package-lock\.json$' |
     while read -r f; do grep -Iq . "$f" 2>/dev/null && echo "$f"; done >"$T/files"

@@ -12,6 +12,8 @@ dir=$top_srcdir/tests/unit/credentials
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 export ANTHROPIC_PROXY_PLUGIN_DIR="$top_builddir/plugins"
+# the shipped pipeline's metrics stage reads the price table; no ledger here
+export ANTHROPIC_PROXY_PRICES="$top_srcdir/etc/prices.yaml" ANTHROPIC_PROXY_LEDGER_PATH=off
 printf '%064d\n' 0 >"$T/key.hex"
 fails=0
 for in in "$dir"/*.in; do
