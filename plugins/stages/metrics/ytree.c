@@ -317,3 +317,39 @@ const struct ynode *ytree_get(const struct ynode *map, const char *key)
             return map->items[i];
     return NULL;
 }
+
+int ytree_bad(const struct ytree_err *e, const struct ynode *n, const char *fmt, ...)
+{
+    int k = n ? snprintf(e->err, e->errlen, "%s:%u:%u: ", e->name, n->line, n->column)
+              : snprintf(e->err, e->errlen, "%s: ", e->name);
+    if (k >= 0 && (size_t)k < e->errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->err + k, e->errlen - (size_t)k, fmt, ap);
+        va_end(ap);
+    }
+    for (char *p = e->err; *p; p++)
+        if ((unsigned char)*p < 0x20)
+            *p = '?';
+    return -1;
+}
+
+int ytree_only_keys(const struct ytree_err *e, const struct ynode *map,
+                    const char *const *allowed, const char *what)
+{
+    for (size_t i = 0; i < map->n; i++) {
+        bool known = false;
+        for (const char *const *a = allowed; *a && !known; a++)
+            known = strcmp(*a, map->keys[i]) == 0;
+        if (known)
+            continue;
+        char list[400] = "";
+        size_t o = 0;
+        for (const char *const *a = allowed; *a && o < sizeof list; a++)
+            o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", o ? ", " : "", *a);
+        struct ynode at = { .line = map->key_lines[i], .column = 1 };
+        return ytree_bad(e, &at, "unknown key '%.60s' in %s; expected one of %s", map->keys[i],
+                         what, list);
+    }
+    return 0;
+}
