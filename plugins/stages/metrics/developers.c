@@ -189,7 +189,7 @@ int developers_parse(const char *name, const char *text, size_t len, struct deve
     memset(t, 0, sizeof *t);
     if (ytree_parse(name, text, len, &root, err, errlen) < 0)
         return -1;
-    struct ctx c = {{name, err, errlen}};
+    struct ctx c = { { name, err, errlen } };
     int rc = read_top(&c, root, t);
     ytree_free(root);
     return rc;
@@ -206,7 +206,7 @@ int developers_load(const char *path, struct developers *t, char *err, size_t er
     struct ynode *root = NULL;
     if (ytree_load(path, &root, err, errlen) < 0)
         return -1;
-    struct ctx c = {{path, err, errlen}};
+    struct ctx c = { { path, err, errlen } };
     int rc = read_top(&c, root, t);
     ytree_free(root);
     return rc;

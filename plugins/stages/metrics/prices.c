@@ -284,7 +284,7 @@ int prices_parse(const char *name, const char *text, size_t len, struct price_ta
     memset(t, 0, sizeof *t);
     if (ytree_parse(name, text, len, &root, err, errlen) < 0)
         return -1;
-    struct ctx c = {.e = {name, err, errlen}, .t = t};
+    struct ctx c = { .e = { name, err, errlen }, .t = t };
     int rc = read_top(&c, root);
     ytree_free(root);
     return rc;
@@ -296,7 +296,7 @@ int prices_load(const char *path, struct price_table *t, char *err, size_t errle
     memset(t, 0, sizeof *t);
     if (ytree_load(path, &root, err, errlen) < 0)
         return -1;
-    struct ctx c = {.e = {path, err, errlen}, .t = t};
+    struct ctx c = { .e = { path, err, errlen }, .t = t };
     int rc = read_top(&c, root);
     ytree_free(root);
     return rc;
