@@ -315,6 +315,7 @@ int scrub_command(int argc, char **argv, char *const *environ_in)
         rv = 2;
     } else {
         s.log_requests = false;
+        s.only_stage = "scrubber";
         rv = scrub_run(&s, repeat);
     }
     free(key_entry);

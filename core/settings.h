@@ -67,6 +67,11 @@ struct settings {
 
     /* derived at validation */
     struct upstream_url upstream;
+
+    /* Not a setting: `anthropic-proxy scrub` loads this stage alone, so
+     * that the others' files (the price table, the ledger) need not exist.
+     * NULL: every stage of the pipeline. */
+    const char *only_stage;
 };
 
 /* Where the errors of a load go: each is one line naming the variable, the

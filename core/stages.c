@@ -682,6 +682,10 @@ static int load_stages(struct core *core, struct generation *g, char *err, size_
         struct plugin_instance *p = instance_load(core, g, e, APX_KIND_STAGE, err, errlen);
         if (!p)
             return -1;
+        if (g->settings.only_stage && strcmp(p->desc->name, g->settings.only_stage) != 0) {
+            instance_free(p); /* loaded, so a broken file still fails; never started */
+            continue;
+        }
         for (size_t j = 0; j < g->nstages; j++)
             if (strcmp(g->stages[j]->desc->name, p->desc->name) == 0) {
                 snprintf(err, errlen, "stage %s: plugin %s is already loaded as stage %s; a "

@@ -43,6 +43,17 @@ cmp -s "$T/out.json" "$T/in.json" || fail "--audit changed the body"
 grep -Eq 'internal_token +2' "$T/err.txt" || fail "--audit did not report the findings"
 ok "scrub --audit: body unchanged, the same findings reported"
 
+# Only the scrubber stage starts: the metrics stage's price table and
+# ledger need not exist (an operator trying a detector on a build tree).
+cp "$T/proxy.env" "$T/proxy.env.keep"
+printf 'ANTHROPIC_PROXY_PRICES=%s\nANTHROPIC_PROXY_LEDGER_PATH=%s\n' "$T/no/prices.yaml" \
+    "$T/no/ledger.sqlite" >>"$T/proxy.env"
+scrub --key-file "$T/key.hex" || { cat "$T/err.txt"; fail "scrub needs the price table: exit $?"; }
+cmp -s "$T/out.json" "$T/want.json" || fail "scrub without a price table scrubbed differently"
+[ -e "$T/no" ] && fail "scrub created $T/no"
+mv "$T/proxy.env.keep" "$T/proxy.env"
+ok "scrub without a price table or a ledger: the scrubber alone runs"
+
 if scrub; then fail "scrub without a key succeeded"; else rc=$?; fi
 [ "$rc" = 2 ] || fail "scrub without a key: exit $rc, want 2"
 grep -q 'SCRUB_HMAC_KEY' "$T/err.txt" && grep -q -- '--key-file' "$T/err.txt" ||
