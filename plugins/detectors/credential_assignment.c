@@ -522,16 +522,19 @@ static bool ends_inline(unsigned char c)
 }
 
 /* A bare value from `i`. On a line of its own it runs to a blank (a
- * trailing ',' or ';' marks code) and must end the line; inside a line it
- * ends at the first of ends_inline(). */
-static bool parse_bare(const char *t, size_t len, size_t i, bool line, struct value *v)
+ * trailing ',' or ';' marks code) and must end the line, unless it is a
+ * shell command's environment prefix (`prefix`: NAME=value with no blank
+ * around the '=', as in PGPASSWORD=x psql ...); inside a line it ends at
+ * the first of ends_inline(). */
+static bool parse_bare(const char *t, size_t len, size_t i, bool line, bool prefix,
+                       struct value *v)
 {
     size_t e = i;
     if (line) {
         while (e < len && e - i <= MAX_VALUE && !is_space((unsigned char)t[e]))
             e++;
         v->scanned = e;
-        if (!rest_is_comment(t, len, e))
+        if (!rest_is_comment(t, len, e) && !(prefix && e < len && is_blank((unsigned char)t[e])))
             return false;
         if (e > i && (t[e - 1] == ',' || t[e - 1] == ';')) {
             e--;
@@ -620,6 +623,17 @@ static bool operator_at(const char *t, size_t len, size_t op, size_t *name_end,
     return true;
 }
 
+/* "PASS: tests/unit/check_scrub", "XPASS: t/07.sh": a test harness's
+ * result (automake's, in a build log or a script that prints one), not a
+ * credential; an upper-case YAML key PASS is rarer than these. */
+static bool test_result(const char *t, const struct name *nm, size_t op)
+{
+    size_t n = nm->e - nm->s;
+    const char *s = t + nm->s;
+    return t[op] == ':' && !nm->quoted && nm->e == op &&
+           ((n == 4 && memcmp(s, "PASS", 4) == 0) || (n == 5 && memcmp(s, "XPASS", 5) == 0));
+}
+
 /* The credential assigned at `op`, if any. */
 static bool assignment_at(const char *t, size_t len, size_t op, struct value *v)
 {
@@ -631,6 +645,8 @@ static bool assignment_at(const char *t, size_t len, size_t op, struct value *v)
         !credential_name(t + nm.s, nm.e - nm.s, &v->auth))
         return false;
     v->token = equals_ci(t + nm.s, nm.e - nm.s, "token");
+    if (test_result(t, &nm, op))
+        return false;
     size_t vstart = i;
     while (i < len && i - vstart < 8 && is_blank((unsigned char)t[i]))
         i++;
@@ -644,7 +660,8 @@ static bool assignment_at(const char *t, size_t len, size_t op, struct value *v)
         v->code = true; /* x = y: code, or INI, whose plain words are rare passwords */
     if (t[op] == ':' && (!line || nm.quoted))
         v->code = true; /* {"password": pw}, {password: pw} */
-    return parse_bare(t, len, i, line, v) && credential_value(t, v);
+    bool prefix = t[op] == '=' && !blank_before && i == vstart && !nm.quoted;
+    return parse_bare(t, len, i, line, prefix, v) && credential_value(t, v);
 }
 
 /* ---- .netrc: "password" and the value, after a "login" ---- */
@@ -772,12 +789,17 @@ static const char *const must_match[] = {
     "mysql -u root --password=Hunter2Hunter2 shop",
     "Server=db;Database=app;User Id=sa;Password=Sql-Pa55;",
     "DB_PASS=s3cret-pass",
+    "  pass: Tr0ub4dor-x9",
+    "PGPASSWORD=s3cretPw9 psql -h db -U app",
     "DB_PASSWORD_REPLICA=\"r3plica!Pass\"",
     NULL,
 };
 
 static const char *const must_not_match[] = {
     "DB_PASSWORD=${DB_PASSWORD}",
+    "PASS: tests/unit/check_scrub",
+    "XPASS: tests/integration/07-reload.sh",
+    "echo \"PASS: tests/deploy/deb-install.sh (dpkg -i)\"",
     "export API_TOKEN=$API_TOKEN",
     "PASSWORD=$(cat /run/secrets/db)",
     "TOKEN=`vault read -field=token secret/x`",
