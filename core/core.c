@@ -22,6 +22,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
+#include "control.h"
 #include "core.h"
 #include "counters.h"
 #include "crash.h"
@@ -173,6 +174,15 @@ static void reload_failed(struct core *core, const char *why)
     note_reload(core, "failed", why);
     log_error("reload failed, keeping configuration revision %llu: %s",
               (unsigned long long)core->gen->revision, why);
+    control_report("failed", core->gen->revision, why);
+}
+
+/* Tell the supervisor what serves now (the receipt of a start or reload). */
+static void report_serving(struct core *core, const char *word)
+{
+    char plugins[CONTROL_LINE_MAX - 64];
+    generation_list_plugins(core->gen, plugins, sizeof plugins);
+    control_report(word, core->gen->revision, plugins);
 }
 
 /* Say what is serving: revision, plugins and versions, load time. */
@@ -221,6 +231,7 @@ static void reload(struct core *core)
     apply_logging(&core->gen->settings);
     note_reload(core, "ok", NULL);
     log_loaded(core, "reload done");
+    report_serving(core, "reloaded");
 }
 
 static bool drained(struct core_state *st)
@@ -487,6 +498,7 @@ int core_main(int main_fd, int dash_fd, const char *config_path, const char *pip
              st->core.gen->settings.upstream.authority, st->core.gen->settings.upstream.prefix);
     note_reload(&st->core, "started", NULL);
     log_loaded(&st->core, "loaded");
+    report_serving(&st->core, "ready");
     event_base_dispatch(st->core.base);
     bool clean = drained(st);
     teardown(st);

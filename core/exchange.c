@@ -12,17 +12,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/event.h>
 
 #include "core.h"
 #include "exchange.h"
 #include "log.h"
+#include "ratelimit_memo.h"
 #include "routes.h"
 #include "stages.h"
 #include "upstream.h"
 
 #define BODY_INITIAL_CAP 4096
+/* retry-after of the proxy's own 429/503/529: soon, as the connection
+ * limit's 503 says too (listener.c) */
+#define OWN_RETRY_AFTER "1"
 
 static uint64_t active_exchanges;
 static struct exchange *local_streams; /* open streamed local answers */
@@ -382,6 +387,18 @@ void exchange_resume(struct exchange *ex, int verdict)
     run_request_hooks(ex);
 }
 
+/* The proxy's own 429, 503 or 529 carries what Claude Code reads on every
+ * such answer from the API: retry-after (whole seconds; over 60 it stops
+ * retrying at once) and the plan usage last seen for this credential. */
+static void own_refusal_headers(struct exchange *ex, struct header_list *h, bool retry_after)
+{
+    if (retry_after)
+        header_list_add(h, "retry-after", 11, OWN_RETRY_AFTER, sizeof OWN_RETRY_AFTER - 1);
+    if (ratelimit_memo_recall(&ex->req_headers, h) < 0)
+        log_req(LOG_LVL_WARN, ex->id, "out of memory: the refusal goes without "
+                "the plan-usage headers");
+}
+
 static void respond(struct exchange *ex, int status, const char *content_type,
                     const void *body, size_t len, enum exchange_outcome outcome)
 {
@@ -390,11 +407,18 @@ static void respond(struct exchange *ex, int status, const char *content_type,
     ex->status = status;
     if (content_type)
         header_list_add(&h, "content-type", 12, content_type, strlen(content_type));
-    /* a stage's block may carry headers (a spend cap's retry-after) */
+    /* a stage's block may carry headers (a spend cap's retry-after: the
+     * seconds to the cap's reset, which our generic one must not repeat) */
+    bool retry_after = false;
     if (ex->block && outcome == OUT_REJECTED)
-        for (size_t i = 0; i < ex->block->nheaders; i++)
-            header_list_add(&h, ex->block->header[i][0], strlen(ex->block->header[i][0]),
-                            ex->block->header[i][1], strlen(ex->block->header[i][1]));
+        for (size_t i = 0; i < ex->block->nheaders; i++) {
+            const char *name = ex->block->header[i][0];
+            retry_after |= strcasecmp(name, "retry-after") == 0;
+            header_list_add(&h, name, strlen(name), ex->block->header[i][1],
+                            strlen(ex->block->header[i][1]));
+        }
+    if (status == 429 || status == 503 || status == 529)
+        own_refusal_headers(ex, &h, !retry_after);
     ex->head_sent = true;
     if (ex->front_ctx) {
         bool empty = len == 0 || ex->head_only;
@@ -561,6 +585,7 @@ void exchange_upstream_head(struct exchange *ex, int status, struct header_list 
 {
     check(ex);
     ex->status = status;
+    ratelimit_memo_learn(&ex->req_headers, h);
     if (ex->gen->nstages) {
         ex->resp_headers = h;
         enum apx_verdict v = stages_on_response_head(ex);

@@ -8,6 +8,14 @@
  * bytes wait in a small per-stream buffer that nghttp2 drains as the
  * client's flow-control window and the socket allow; the upstream is
  * credited as they leave it.
+ *
+ * Stream identifiers are checked here as RFC 9113 wants, before nghttp2
+ * sees the frame (nghttp2 ignores HEADERS on a lower id it no longer
+ * knows): a client stream id not above every one the client opened, for a
+ * stream that is not open, is a connection error PROTOCOL_ERROR (5.1.1),
+ * unless it names a stream recently closed, where 5.1's rule for closed
+ * streams applies (STREAM_CLOSED; frames after our own RST_STREAM are
+ * ignored).
  */
 #include "config.h"
 
@@ -38,6 +46,15 @@
 #define OUTPUT_HIGH (64 * 1024)
 /* Response heads with up to this many fields are built on the stack. */
 #define NVA_ON_STACK 40
+/* Closed streams remembered with how they closed (RFC 9113 5.1 "closed":
+ * an endpoint MAY limit how long it ignores frames after its RST_STREAM). */
+#define CLOSED_RING 32
+
+enum closed_how { CLOSED_ENDED, CLOSED_BY_US, CLOSED_BY_CLIENT };
+struct closed_stream {
+    int32_t id;                    /* 0: empty slot */
+    enum closed_how how;
+};
 
 struct h2_stream {
     uint32_t magic;
@@ -52,6 +69,7 @@ struct h2_stream {
     bool started;                  /* the head is complete: exchange made */
     bool eof;                      /* response end queued */
     bool deferred;                 /* nghttp2 waits for data */
+    bool we_reset, client_reset;   /* who sent a RST_STREAM on it */
     struct evbuffer *out;          /* response bytes not yet framed */
     char *resp_head;               /* the response head's names and values,
                                     * until nghttp2 has framed them */
@@ -69,6 +87,9 @@ struct h2_conn {
     struct h2_stream *streams;
     struct event *flush_ev;
     struct event *timer;           /* idle, or a request stalled: see arm_timer */
+    int32_t max_client_id;         /* highest stream id the client opened */
+    struct closed_stream closed[CLOSED_RING];
+    unsigned closed_next;
 };
 
 static const struct front_ops h2_front_ops;
@@ -121,6 +142,74 @@ static void arm_timer(struct h2_conn *c)
             return;
         }
     event_del(c->timer);
+}
+
+/* ---- stream identifiers (RFC 9113 5.1, 5.1.1) ---- */
+
+static void remember_closed(struct h2_conn *c, int32_t id, enum closed_how how)
+{
+    struct closed_stream *slot = &c->closed[c->closed_next++ % CLOSED_RING];
+    slot->id = id;
+    slot->how = how;
+}
+
+static const struct closed_stream *find_closed(const struct h2_conn *c, int32_t id)
+{
+    for (int i = 0; i < CLOSED_RING; i++)
+        if (c->closed[i].id == id)
+            return &c->closed[i];
+    return NULL;
+}
+
+static bool stream_is_open(const struct h2_conn *c, int32_t id)
+{
+    for (const struct h2_stream *s = c->streams; s; s = s->next)
+        if (s->id == id)
+            return true;
+    return false;
+}
+
+/*
+ * Every frame's header, before nghttp2 acts on it. HEADERS and DATA on a
+ * client stream id the client has used (or skipped: 5.1.1 closes those
+ * implicitly) whose stream is not open here:
+ *  - closed by our RST_STREAM, recently: ignored (5.1, "closed");
+ *  - ended by both sides, or reset by the client: connection error
+ *    STREAM_CLOSED (5.1; a stream error after the client's RST_STREAM may
+ *    be raised to a connection error, 5.4.1);
+ *  - otherwise: HEADERS opening a stream with an id not above every one
+ *    the client opened, connection error PROTOCOL_ERROR (5.1.1); DATA on a
+ *    long-closed stream, STREAM_CLOSED.
+ * Ids above every one opened are new (HEADERS) or idle (DATA: nghttp2
+ * answers PROTOCOL_ERROR itself).
+ */
+static int on_begin_frame_cb(nghttp2_session *session, const nghttp2_frame_hd *hd, void *arg)
+{
+    struct h2_conn *c = arg;
+    if ((hd->type != NGHTTP2_HEADERS && hd->type != NGHTTP2_DATA) || hd->stream_id <= 0 ||
+        !(hd->stream_id & 1))
+        return 0;
+    if (hd->stream_id > c->max_client_id) {
+        /* a new stream, even one nghttp2 then refuses (MAX_STREAMS) */
+        if (hd->type == NGHTTP2_HEADERS)
+            c->max_client_id = hd->stream_id;
+        return 0;
+    }
+    if (stream_is_open(c, hd->stream_id))
+        return 0;
+    const struct closed_stream *cs = find_closed(c, hd->stream_id);
+    if (cs && cs->how == CLOSED_BY_US)
+        return 0;
+    uint32_t code = cs || hd->type == NGHTTP2_DATA ? NGHTTP2_STREAM_CLOSED
+                                                   : NGHTTP2_PROTOCOL_ERROR;
+    log_debug("h2 client connection: %s on %s stream %d: %s",
+              hd->type == NGHTTP2_DATA ? "DATA" : "HEADERS",
+              cs ? "closed" : "a used or skipped", hd->stream_id,
+              code == NGHTTP2_PROTOCOL_ERROR ? "PROTOCOL_ERROR" : "STREAM_CLOSED");
+    /* nghttp2 then drops this frame (an id it does not know) or finds the
+     * same error; the GOAWAY goes out and the connection ends with it */
+    nghttp2_session_terminate_session(session, code);
+    return 0;
 }
 
 /* ---- nghttp2 callbacks ---- */
@@ -226,6 +315,12 @@ static void request_done(struct h2_stream *s)
 static int on_frame_recv_cb(nghttp2_session *session, const nghttp2_frame *frame, void *arg)
 {
     struct h2_conn *c = arg;
+    if (frame->hd.type == NGHTTP2_RST_STREAM) {
+        struct h2_stream *r = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+        if (r)
+            r->client_reset = true;
+        return 0;
+    }
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
         return 0;
     struct h2_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
@@ -259,6 +354,14 @@ static int on_data_chunk_cb(nghttp2_session *session, uint8_t flags, int32_t str
  */
 static int on_frame_send_cb(nghttp2_session *session, const nghttp2_frame *frame, void *arg)
 {
+    if (frame->hd.type == NGHTTP2_RST_STREAM) {
+        struct h2_stream *r = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+        if (r && !r->client_reset)
+            r->we_reset = true;
+        else if (!r) /* a stream nghttp2 refused before we made one */
+            remember_closed(arg, frame->hd.stream_id, CLOSED_BY_US);
+        return 0;
+    }
     bool head = frame->hd.type == NGHTTP2_HEADERS;
     bool end = (head || frame->hd.type == NGHTTP2_DATA) &&
                (frame->hd.flags & NGHTTP2_FLAG_END_STREAM);
@@ -283,6 +386,8 @@ static int on_stream_close_cb(nghttp2_session *session, int32_t stream_id,
     if (!s)
         return 0;
     nghttp2_session_set_stream_user_data(session, stream_id, NULL);
+    remember_closed(c, s->id, s->we_reset ? CLOSED_BY_US
+                              : s->client_reset ? CLOSED_BY_CLIENT : CLOSED_ENDED);
     if (s->ex) {
         struct exchange *ex = s->ex;
         s->ex = NULL;
@@ -301,6 +406,7 @@ static nghttp2_session_callbacks *server_callbacks(void)
         return cbs;
     if (nghttp2_session_callbacks_new(&cbs) != 0)
         return NULL;
+    nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, on_begin_frame_cb);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers_cb);
     nghttp2_session_callbacks_set_on_header_callback(cbs, on_header_cb);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv_cb);

@@ -16,6 +16,7 @@
 #include "developer_cmd.h"
 #include "ledger_cmd.h"
 #include "log.h"
+#include "reload_cmd.h"
 #include "scrub_cmd.h"
 #include "settings.h"
 #include "supervisor.h"
@@ -29,6 +30,7 @@ static void usage(FILE *out)
             "Usage: anthropic-proxy [--config FILE] [--pipeline FILE] [--foreground]\n"
             "       anthropic-proxy --check-config [--config FILE] [--pipeline FILE]\n"
             "       anthropic-proxy scrub [--key-file FILE] [--audit] < BODY   (see scrub --help)\n"
+            "       anthropic-proxy reload [--config FILE]   (see reload --help)\n"
             "       anthropic-proxy developer add NAME --team TEAM < KEY\n"
             "       anthropic-proxy ledger report|export [--since D] [--until D] [--by K] [--format F]\n"
             "       anthropic-proxy --version | --help\n"
@@ -44,7 +46,8 @@ static void usage(FILE *out)
             "  -V, --version        print the version and exit\n"
             "  -h, --help           print this help and exit\n"
             "\n"
-            "Signals: SIGHUP reloads, SIGTERM/SIGINT drain for SHUTDOWN_TIMEOUT and stop.\n"
+            "Signals: SIGHUP reloads (`anthropic-proxy reload` does and prints the outcome),\n"
+            "SIGTERM/SIGINT drain for SHUTDOWN_TIMEOUT and stop.\n"
             "Exit status: 0 success, 1 run-time failure, 2 configuration error.\n\n");
     settings_print_help(out);
 }
@@ -103,6 +106,8 @@ int main(int argc, char **argv)
     };
     if (argc > 1 && strcmp(argv[1], "scrub") == 0)
         return scrub_command(argc - 1, argv + 1, environ);
+    if (argc > 1 && strcmp(argv[1], "reload") == 0)
+        return reload_command(argc - 1, argv + 1, environ);
     if (argc > 1 && strcmp(argv[1], "developer") == 0)
         return developer_command(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "ledger") == 0)

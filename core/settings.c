@@ -29,6 +29,9 @@
 #ifndef PKGLIBDIR
 #define PKGLIBDIR "/usr/lib/anthropic-proxy"
 #endif
+#ifndef RUNSTATEDIR
+#define RUNSTATEDIR "/run"
+#endif
 
 /* the settings file read when neither --config nor CONFIG names one */
 #define CONFIG_IN_SYSCONFDIR "/anthropic-proxy/anthropic-proxy.env"
@@ -144,6 +147,9 @@ static const struct setting_def defs[] = {
       NULL, true, "seconds an idle keep-alive client connection is kept open" },
     { "MAX_CLIENT_CONNECTIONS", T_INT, OFF(max_client_connections), "4096", 1, 1000000,
       NULL, true, "most client connections served at once (more get 503 and are closed)" },
+    { "CONTROL_SOCKET", T_PATH, OFF(control_socket), "${runstatedir}/anthropic-proxy/control.sock",
+      0, 0, NULL, false, "Unix socket where anthropic-proxy reload asks the supervisor for a "
+      "reload and waits for its outcome; empty: none" },
 };
 
 #define NDEFS (sizeof defs / sizeof defs[0])
@@ -501,6 +507,7 @@ static void expand_default(const char *def, char *out, size_t size)
     static const struct { const char *var, *value; } dirs[] = {
         { "${sysconfdir}", SYSCONFDIR },
         { "${pkglibdir}", PKGLIBDIR },
+        { "${runstatedir}", RUNSTATEDIR },
         { "${localstatedir}", LOCALSTATEDIR },
     };
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {

@@ -63,6 +63,7 @@ struct settings {
     double client_header_timeout;
     double client_idle_timeout;
     int64_t max_client_connections;
+    char *control_socket;
 
     /* derived at validation */
     struct upstream_url upstream;

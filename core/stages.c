@@ -753,6 +753,20 @@ void generation_describe(const struct generation *g, char *out, size_t size)
                  g->ndetectors == 1 ? "" : "s");
 }
 
+void generation_list_plugins(const struct generation *g, char *out, size_t size)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < g->nstages + g->ndplugins && n < size; i++) {
+        const struct plugin_instance *p = i < g->nstages ? g->stages[i]
+                                                         : g->dplugins[i - g->nstages];
+        n += (size_t)snprintf(out + n, size - n, "%s%s %s", i ? ", " : "", p->desc->name,
+                              p->desc->version);
+    }
+    if (n == 0)
+        snprintf(out, size, "no plugins");
+}
+
 /* ---- hooks ---- */
 
 enum apx_verdict stages_on_request(struct exchange *ex)

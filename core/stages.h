@@ -47,6 +47,9 @@ void generation_unload_pipeline(struct generation *g);
 /* A short description of the loaded plugins for the log:
  * "scrubber 1.0.0, metrics 1.0.0, ... ; 16 detectors". */
 void generation_describe(const struct generation *g, char *out, size_t size);
+/* The reload receipt's list: every plugin loaded, stages then detector
+ * plugins, each "name version" ("scrubber 0.3.0, ..., email 1.0.0"). */
+void generation_list_plugins(const struct generation *g, char *out, size_t size);
 
 /* Hook runners used by the exchange. */
 enum apx_verdict stages_on_request(struct exchange *ex);

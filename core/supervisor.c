@@ -1,16 +1,25 @@
 /*
  * supervisor: binding, starting, restarting and stopping the core.
  *
- * Signals are blocked and taken synchronously with sigtimedwait(), so the
- * whole supervisor is one plain loop with no handler races. The core is the
- * same binary re-executed with --core, so each restart starts from a clean
- * address space and re-reads the configuration.
+ * Signals are blocked and read from a signalfd, polled with the core's
+ * report pipe and the control socket, so the whole supervisor is one plain
+ * loop with no handler races. The core is the same binary re-executed with
+ * --core, so each restart starts from a clean address space and re-reads
+ * the configuration.
+ *
+ * Reloads are serialised: one SIGHUP is in flight to the core at a time,
+ * and each report line answers the oldest one. Requests that come while
+ * one is in flight (or while the core starts) are queued and sent together
+ * once it is answered, so every waiter learns the outcome of a reload that
+ * began after it asked.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,13 +27,16 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 
+#include "control.h"
 #include "counters.h"
 #include "log.h"
+#include "notify.h"
 #include "settings.h"
 #include "supervisor.h"
 #include "tls.h"
@@ -34,6 +46,18 @@
 #define BACKOFF_CAP 30.0
 #define STABLE_AFTER 30.0     /* a core up this long resets the backoff */
 #define KILL_GRACE 5.0        /* after SHUTDOWN_TIMEOUT, before SIGKILL */
+#define MAX_WAITERS 16        /* control connections served at once */
+#define ASK_TIMEOUT 5.0       /* seconds a control client has to send its request */
+
+/* A control connection: asking, then waiting for the reload numbered
+ * `ticket` (counted in sent/done below) to be answered. */
+struct waiter {
+    int fd;                   /* -1: free slot */
+    unsigned ticket;          /* 0: has not asked yet */
+    double ask_by;
+    char buf[64];
+    size_t len;
+};
 
 struct supervisor {
     const struct supervisor_args *args;
@@ -49,6 +73,17 @@ struct supervisor {
     bool ever_served;         /* a core has run past its start-up */
     int exit_status;
     double shutdown_timeout;
+
+    int sig_fd;               /* signalfd of the blocked signals */
+    int report_fd;            /* read end of the core's report pipe, or -1 */
+    char report[CONTROL_LINE_MAX];
+    size_t report_len;
+    bool core_ready;          /* the current core said it serves */
+    unsigned sent, done;      /* reloads asked of the current core, answered */
+    bool queued;              /* a reload to send once nothing is in flight */
+    char *control_path;       /* the control socket, unlinked at exit */
+    int control_fd;
+    struct waiter waiters[MAX_WAITERS];
 };
 
 static double now(void)
@@ -114,14 +149,15 @@ static int place_fd(int fd, int target)
     return dup2(fd, target) < 0 ? -1 : 0;
 }
 
-static void exec_core(struct supervisor *sv, const sigset_t *oldmask)
+static void exec_core(struct supervisor *sv, const sigset_t *oldmask, int report_w)
 {
     sigprocmask(SIG_SETMASK, oldmask, NULL);
     /* move the descriptors out of the way first, then into place */
     int m = fcntl(sv->main_fd, F_DUPFD, 10), d = fcntl(sv->dash_fd, F_DUPFD, 10);
-    int c = fcntl(sv->counters_fd, F_DUPFD, 10);
-    if (m < 0 || d < 0 || c < 0 || place_fd(m, CORE_MAIN_FD) < 0 ||
-        place_fd(d, CORE_DASHBOARD_FD) < 0 || place_fd(c, CORE_COUNTERS_FD) < 0) {
+    int c = fcntl(sv->counters_fd, F_DUPFD, 10), r = fcntl(report_w, F_DUPFD, 10);
+    if (m < 0 || d < 0 || c < 0 || r < 0 || place_fd(m, CORE_MAIN_FD) < 0 ||
+        place_fd(d, CORE_DASHBOARD_FD) < 0 || place_fd(c, CORE_COUNTERS_FD) < 0 ||
+        place_fd(r, CORE_REPORT_FD) < 0) {
         fprintf(stderr, "anthropic-proxy: cannot pass the sockets to the core: %s\n",
                 strerror(errno));
         _exit(1);
@@ -148,23 +184,166 @@ static void exec_core(struct supervisor *sv, const sigset_t *oldmask)
 
 static void start_core(struct supervisor *sv, const sigset_t *oldmask)
 {
+    int p[2];
+    /* non-blocking on both ends: a core never waits on a busy supervisor */
+    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+        log_error("cannot make the core's report pipe: %s; retrying in %.1f s", strerror(errno),
+                  sv->backoff);
+        sv->restart_at = now() + sv->backoff;
+        return;
+    }
     pid_t pid = fork();
     if (pid < 0) {
         log_error("cannot fork the core: %s; retrying in %.1f s", strerror(errno), sv->backoff);
+        close(p[0]);
+        close(p[1]);
         sv->restart_at = now() + sv->backoff;
         return;
     }
     if (pid == 0)
-        exec_core(sv, oldmask);
+        exec_core(sv, oldmask, p[1]);
+    close(p[1]);
+    sv->report_fd = p[0];
+    sv->report_len = 0;
     sv->core = pid;
     sv->core_started = now();
+    sv->core_ready = false;
     sv->restart_at = 0;
     log_info("core started (pid %ld)", (long)pid);
+}
+
+/* ---- reloads and their waiters ---- */
+
+static void answer(struct waiter *w, const char *line)
+{
+    char out[CONTROL_LINE_MAX + 1];
+    int n = snprintf(out, sizeof out, "%s\n", line);
+    /* a few hundred bytes into an empty socket buffer: written at once */
+    ssize_t r = write(w->fd, out, (size_t)n);
+    (void)r;
+    close(w->fd);
+    w->fd = -1;
+}
+
+/* Answer every waiter whose reload is `upto` or older (UINT_MAX: all,
+ * asked or queued). */
+static void answer_waiters(struct supervisor *sv, unsigned upto, const char *line)
+{
+    for (int i = 0; i < MAX_WAITERS; i++) {
+        struct waiter *w = &sv->waiters[i];
+        if (w->fd >= 0 && w->ticket && w->ticket <= upto)
+            answer(w, line);
+    }
+}
+
+static void send_reload(struct supervisor *sv)
+{
+    sv->queued = false;
+    sv->sent++;
+    log_info("asking the core to reload");
+    kill(sv->core, SIGHUP);
+}
+
+/* A reload was asked for (SIGHUP, systemd, or a control client): its
+ * ticket, which the outcome line answering it will carry. */
+static unsigned request_reload(struct supervisor *sv)
+{
+    notify_send("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading the configuration",
+                notify_monotonic_usec());
+    /* until the core serves, SIGHUP would kill it (no handler yet) */
+    if (!sv->core || !sv->core_ready || sv->sent > sv->done) {
+        sv->queued = true;
+        return sv->sent + 1;
+    }
+    send_reload(sv);
+    return sv->sent;
+}
+
+static void reload_line_status(const char *line, char *status, size_t size)
+{
+    unsigned long long rev = 0;
+    const char *text = strchr(line, '\t');
+    text = text ? text + 1 : "";
+    sscanf(line, "%*s %llu", &rev);
+    if (strncmp(line, "failed ", 7) == 0)
+        snprintf(status, size, "reload failed, still serving configuration revision %llu: %s",
+                 rev, text);
+    else
+        snprintf(status, size, "serving configuration revision %llu: %s", rev, text);
+}
+
+/* One line of the core's report pipe. */
+static void on_report(struct supervisor *sv, const char *line)
+{
+    char status[CONTROL_LINE_MAX + 100];
+    reload_line_status(line, status, sizeof status);
+    if (strncmp(line, "ready ", 6) == 0) {
+        sv->core_ready = true;
+        sv->sent = sv->done = 0;
+    } else if (strncmp(line, "reloaded ", 9) == 0 || strncmp(line, "failed ", 7) == 0) {
+        /* one sent by hand to the core answers nobody's request */
+        if (sv->sent > sv->done)
+            answer_waiters(sv, ++sv->done, line);
+    } else {
+        log_warn("the core reported something unknown: %.80s", line);
+        return;
+    }
+    if (sv->queued && !sv->stopping) {
+        send_reload(sv);
+        return; /* READY=1 once that one is answered */
+    }
+    notify_send("READY=1\nSTATUS=%s", status);
+}
+
+static void read_reports(struct supervisor *sv)
+{
+    while (sv->report_fd >= 0) {
+        ssize_t r = read(sv->report_fd, sv->report + sv->report_len,
+                         sizeof sv->report - 1 - sv->report_len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            if (r == 0 || errno != EAGAIN) { /* the core is gone */
+                close(sv->report_fd);
+                sv->report_fd = -1;
+            }
+            return;
+        }
+        sv->report_len += (size_t)r;
+        sv->report[sv->report_len] = '\0';
+        char *start = sv->report, *nl;
+        while ((nl = strchr(start, '\n'))) {
+            *nl = '\0';
+            on_report(sv, start);
+            start = nl + 1;
+        }
+        sv->report_len = strlen(start);
+        memmove(sv->report, start, sv->report_len + 1);
+        if (sv->report_len == sizeof sv->report - 1)
+            sv->report_len = 0; /* a line longer than any the core writes */
+    }
+}
+
+/* The core died: reloads sent to it will never be answered by it. */
+static void core_gone(struct supervisor *sv, const char *why)
+{
+    char line[300];
+    snprintf(line, sizeof line, "failed 0\tthe core %s during the reload", why);
+    answer_waiters(sv, sv->sent, line);
+    /* queued ones wait for the next core: renumber them as its first */
+    for (int i = 0; i < MAX_WAITERS; i++)
+        if (sv->waiters[i].fd >= 0 && sv->waiters[i].ticket)
+            sv->waiters[i].ticket = 1;
+    if (sv->sent > sv->done && !sv->stopping)
+        notify_send("READY=1\nSTATUS=reload failed: the core %s; restarting it", why);
+    sv->sent = sv->done = 0;
+    sv->core_ready = false;
 }
 
 static void on_core_exit(struct supervisor *sv, int status)
 {
     char why[200], plugin[64];
+    read_reports(sv); /* its last words come before its death */
     describe_exit(status, why, sizeof why);
     counters_take_crash_note(sv->counters_fd, plugin, sizeof plugin);
     if (WIFSIGNALED(status) && plugin[0]) {
@@ -173,6 +352,10 @@ static void on_core_exit(struct supervisor *sv, int status)
     }
     double ran = now() - sv->core_started;
     sv->core = 0;
+    if (sv->report_fd >= 0)
+        close(sv->report_fd);
+    sv->report_fd = -1;
+    core_gone(sv, why);
     if (sv->stopping) {
         log_info("core %s; supervisor exiting", why);
         return;
@@ -207,13 +390,25 @@ static void reread_settings(struct supervisor *sv)
     settings_free(&s);
 }
 
+static void close_control(struct supervisor *sv)
+{
+    if (sv->control_fd >= 0) {
+        close(sv->control_fd);
+        sv->control_fd = -1;
+        unlink(sv->control_path);
+    }
+}
+
 static void begin_stop(struct supervisor *sv, int sig)
 {
     if (sv->stopping)
         return;
     sv->stopping = true;
+    notify_send("STOPPING=1\nSTATUS=stopping: draining for up to %.1f s", sv->shutdown_timeout);
     log_info("%s: stopping the core (draining for up to %.1f s)", strsignal(sig),
              sv->shutdown_timeout);
+    answer_waiters(sv, UINT_MAX, "failed 0\tthe proxy is stopping");
+    close_control(sv);
     /* new connections are refused from now on, not left in a backlog */
     close(sv->main_fd);
     close(sv->dash_fd);
@@ -229,7 +424,7 @@ static void handle_signal(struct supervisor *sv, int sig)
     int status;
     switch (sig) {
     case SIGCHLD:
-        while (sv->core) {
+        for (;;) {
             pid_t p = waitpid(-1, &status, WNOHANG);
             if (p <= 0)
                 break;
@@ -238,11 +433,11 @@ static void handle_signal(struct supervisor *sv, int sig)
         }
         break;
     case SIGHUP:
+        if (sv->stopping)
+            break;
+        log_info("SIGHUP: reloading");
         reread_settings(sv);
-        if (sv->core) {
-            log_info("SIGHUP: asking the core to reload");
-            kill(sv->core, SIGHUP);
-        }
+        request_reload(sv);
         break;
     case SIGTERM:
     case SIGINT:
@@ -251,29 +446,117 @@ static void handle_signal(struct supervisor *sv, int sig)
     }
 }
 
-static void next_timeout(const struct supervisor *sv, struct timespec *ts)
+/* ---- the control socket ---- */
+
+static void accept_control(struct supervisor *sv)
+{
+    int fd;
+    while ((fd = accept4(sv->control_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+        struct waiter *w = NULL;
+        for (int i = 0; i < MAX_WAITERS && !w; i++)
+            if (sv->waiters[i].fd < 0)
+                w = &sv->waiters[i];
+        if (!w || !control_peer_allowed(fd)) {
+            const char *no = w ? "failed 0\tnot allowed: root or the daemon's user only\n"
+                               : "failed 0\ttoo many control connections\n";
+            ssize_t r = write(fd, no, strlen(no));
+            (void)r;
+            close(fd);
+            continue;
+        }
+        *w = (struct waiter){ .fd = fd, .ask_by = now() + ASK_TIMEOUT };
+    }
+}
+
+/* Read a waiter's request line: "reload" is the one request there is. */
+static void read_request(struct supervisor *sv, struct waiter *w)
+{
+    ssize_t r = read(w->fd, w->buf + w->len, sizeof w->buf - 1 - w->len);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (r <= 0 || w->ticket) { /* gone, or talking after asking */
+        close(w->fd);
+        w->fd = -1;
+        return;
+    }
+    w->len += (size_t)r;
+    w->buf[w->len] = '\0';
+    char *nl = strchr(w->buf, '\n');
+    if (!nl) {
+        if (w->len == sizeof w->buf - 1)
+            answer(w, "failed 0\trequest too long");
+        return;
+    }
+    *nl = '\0';
+    if (strcmp(w->buf, "reload") != 0) {
+        answer(w, "failed 0\tunknown request (the one request is: reload)");
+        return;
+    }
+    if (sv->stopping) {
+        answer(w, "failed 0\tthe proxy is stopping");
+        return;
+    }
+    log_info("reload asked on the control socket");
+    reread_settings(sv);
+    w->ticket = request_reload(sv);
+}
+
+static void expire_askers(struct supervisor *sv, double t)
+{
+    for (int i = 0; i < MAX_WAITERS; i++) {
+        struct waiter *w = &sv->waiters[i];
+        if (w->fd >= 0 && !w->ticket && t >= w->ask_by)
+            answer(w, "failed 0\tno request within 5 s");
+    }
+}
+
+/* ---- the loop ---- */
+
+static int next_timeout_ms(const struct supervisor *sv)
 {
     double wait = 1.0, t = now();
     if (sv->restart_at && sv->restart_at - t < wait)
         wait = sv->restart_at - t;
     if (sv->kill_at && sv->kill_at - t < wait)
         wait = sv->kill_at - t;
-    if (wait < 0.001)
-        wait = 0.001;
-    ts->tv_sec = (time_t)wait;
-    ts->tv_nsec = (long)((wait - (double)ts->tv_sec) * 1e9);
+    return wait < 0.001 ? 1 : (int)(wait * 1000) + 1;
 }
 
-static void loop(struct supervisor *sv, const sigset_t *set, const sigset_t *oldmask)
+static void poll_once(struct supervisor *sv)
+{
+    struct pollfd p[3 + MAX_WAITERS];
+    int n = 0, wi[MAX_WAITERS];
+    p[n++] = (struct pollfd){ .fd = sv->sig_fd, .events = POLLIN };
+    p[n++] = (struct pollfd){ .fd = sv->report_fd, .events = POLLIN }; /* -1: ignored */
+    p[n++] = (struct pollfd){ .fd = sv->control_fd, .events = POLLIN };
+    int nw = 0;
+    for (int i = 0; i < MAX_WAITERS; i++)
+        if (sv->waiters[i].fd >= 0) {
+            wi[nw++] = i;
+            p[n++] = (struct pollfd){ .fd = sv->waiters[i].fd, .events = POLLIN };
+        }
+    if (poll(p, (nfds_t)n, next_timeout_ms(sv)) <= 0)
+        return;
+    /* reports first: a core's last line comes before the SIGCHLD of its exit */
+    if (p[1].revents)
+        read_reports(sv);
+    for (int i = 0; i < nw; i++)
+        if (p[3 + i].revents && sv->waiters[wi[i]].fd == p[3 + i].fd)
+            read_request(sv, &sv->waiters[wi[i]]);
+    if (p[2].revents && sv->control_fd >= 0)
+        accept_control(sv);
+    struct signalfd_siginfo si;
+    while (p[0].revents && read(sv->sig_fd, &si, sizeof si) == (ssize_t)sizeof si)
+        handle_signal(sv, (int)si.ssi_signo);
+}
+
+static void loop(struct supervisor *sv, const sigset_t *oldmask)
 {
     start_core(sv, oldmask);
     while (!(sv->stopping && !sv->core)) {
-        struct timespec ts;
-        next_timeout(sv, &ts);
-        int sig = sigtimedwait(set, NULL, &ts);
-        if (sig > 0)
-            handle_signal(sv, sig);
+        poll_once(sv);
         double t = now();
+        expire_askers(sv, t);
         if (sv->kill_at && t >= sv->kill_at && sv->core) {
             log_warn("core still running %.1f s after SIGTERM: sending SIGKILL",
                      sv->shutdown_timeout + KILL_GRACE);
@@ -283,6 +566,7 @@ static void loop(struct supervisor *sv, const sigset_t *set, const sigset_t *old
         if (!sv->stopping && !sv->core && sv->restart_at && t >= sv->restart_at)
             start_core(sv, oldmask);
     }
+    close_control(sv);
 }
 
 static int daemonize(void)
@@ -313,7 +597,8 @@ static int daemonize(void)
 
 int supervisor_main(const struct supervisor_args *args, char *const *envp)
 {
-    struct supervisor sv = { .args = args, .envp = envp, .backoff = BACKOFF_FIRST };
+    struct supervisor sv = { .args = args, .envp = envp, .backoff = BACKOFF_FIRST,
+                             .report_fd = -1, .control_fd = -1, .sig_fd = -1 };
     struct settings s;
     struct settings_errors errs;
     char err[512];
@@ -360,6 +645,20 @@ int supervisor_main(const struct supervisor_args *args, char *const *envp)
     }
     log_info("listening on %s:%lld (HTTPS) and %s:%lld (dashboard)", s.host,
              (long long)s.port, s.host, (long long)s.dashboard_port);
+    for (int i = 0; i < MAX_WAITERS; i++)
+        sv.waiters[i].fd = -1;
+    if (s.control_socket && *s.control_socket) {
+        /* without it SIGHUP still reloads; only `anthropic-proxy reload` cannot */
+        sv.control_fd = control_listen(s.control_socket, err, sizeof err);
+        if (sv.control_fd < 0)
+            log_warn("%s; `anthropic-proxy reload` will not reach this supervisor", err);
+        else
+            sv.control_path = strdup(s.control_socket);
+        if (sv.control_fd >= 0 && !sv.control_path) {
+            close(sv.control_fd);
+            sv.control_fd = -1;
+        }
+    }
     settings_free(&s);
     if (!args->foreground && daemonize() < 0) {
         fprintf(stderr, "anthropic-proxy: cannot become a daemon: %s\n", strerror(errno));
@@ -374,6 +673,14 @@ int supervisor_main(const struct supervisor_args *args, char *const *envp)
     sigaddset(&set, SIGINT);
     sigprocmask(SIG_BLOCK, &set, &oldmask);
     signal(SIGPIPE, SIG_IGN);
-    loop(&sv, &set, &oldmask);
+    sv.sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sv.sig_fd < 0) {
+        log_error("cannot read signals: %s", strerror(errno));
+        close_control(&sv);
+        return 1;
+    }
+    notify_init();
+    loop(&sv, &oldmask);
+    free(sv.control_path);
     return sv.exit_status;
 }

@@ -2,9 +2,10 @@
 # Install what anthropic-proxy needs to build and to run its whole test
 # suite on Debian 12 (bookworm): the build toolchain, the -dev packages
 # configure looks for, the test clients (curl, nghttp, node), promtool
-# (prometheus) and chromium for the metrics and dashboard tests, and the npm
-# packages the client tests drive (the Anthropic SDK, Claude Code CLI and
-# playwright-core, which drives Debian's chromium).
+# (prometheus) and chromium for the metrics and dashboard tests, debhelper,
+# devscripts and lintian for the Debian package, and the npm packages the
+# client tests drive (the Anthropic SDK, Claude Code CLI and playwright-core,
+# which drives Debian's chromium).
 # Run as root (or through sudo). Safe to run again.
 set -eu
 cd "$(dirname "$0")/.."
@@ -25,10 +26,13 @@ deploy="systemd ansible-core ansible-lint"
 # the hardening checks: ./configure --enable-fuzzing (clang's libFuzzer) and
 # tests/hardening/testssl.sh
 hardening="clang libclang-rt-14-dev testssl.sh"
+# make deb (dpkg-buildpackage with debhelper, then lintian) and make
+# check-deb (dpkg -i of the result)
+deb="debhelper devscripts lintian"
 
 apt-get update -qq
 # shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $build $tests $deploy $hardening >/dev/null
+apt-get install -y -qq --no-install-recommends $build $tests $deploy $hardening $deb >/dev/null
 
 # Node.js for the mock upstream and the client tests: Debian's if none is
 # installed (a newer one from elsewhere is left alone).

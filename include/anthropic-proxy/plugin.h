@@ -335,8 +335,10 @@ struct apx_detector_spec {
     /* Optional second look at a pattern's match (length, checksum, charset):
      * 1 keep, 0 drop. */
     int (*validate)(void *state, const char *match, size_t len);
-    /* Literal strings one of which every match contains ("sk-ant-"), for the
-     * scrubber's pre-filter; NULL-terminated; NULL means "scan always". */
+    /* Literal strings one of which every match contains ("sk-ant-"; for
+     * find(), the text up to the end of its span: "://" before a URL's
+     * password), for the scrubber's pre-filter, which runs a detector only
+     * on strings holding one; NULL-terminated; NULL means "scan always". */
     const char *const *anchors;
     /* Samples checked at every load: each of `must_match` must be found (the
      * whole sample's secret part), none of `must_not_match`. NULL-terminated. */

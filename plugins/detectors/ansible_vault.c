@@ -7,8 +7,10 @@
  * private_key, the lines may carry the Read tool's or cat -n's line-number
  * prefix, a diff marker, CRLF endings, or be "\n" escapes in a string
  * literal; the block is still one match. The first hex line must have 32
- * digits or more (they are 80 wide), so the header alone, quoted in prose
- * or in code that parses vaults, is left alone. A hex line must end its
+ * digits or more (they are 80 wide). The header alone, on its line or in
+ * prose, is taken too (the seed's own example): it says a vault was pasted,
+ * and its lines may follow in another string. Code that only looks for
+ * "$ANSIBLE_VAULT;" without a version is left. A hex line must end its
  * line, so a following line that merely starts with hex letters ("cafe:")
  * is not swallowed.
  */
@@ -37,13 +39,13 @@ static const char *const must_match[] = {
     "     1\t$ANSIBLE_VAULT;1.1;AES256\r\n"
     "     2\t0065f846d34530325fed10a47b851832b6ec017c1e1777155a0e9d8f27c7d9cf07255bc509cb3aca\r\n",
     "secret = \"$ANSIBLE_VAULT;1.1;AES256\\n6378368f7e732d2e433ec56f24b1c71b10cca0fce9594dc72a\\n\"",
+    "$ANSIBLE_VAULT;1.1;AES256",                          /* the seed's example: the header alone */
+    "A vaulted file starts with $ANSIBLE_VAULT;1.1;AES256 on its first line.",
     NULL,
 };
 
 static const char *const must_not_match[] = {
-    "A vaulted file starts with $ANSIBLE_VAULT;1.1;AES256 on its first line.",
     "if data.startswith(b\"$ANSIBLE_VAULT;\"):\n    return True\n",
-    "$ANSIBLE_VAULT;1.1;AES256\n...\n",
     "ANSIBLE_VAULT_PASSWORD_FILE=~/.vault_pass",
     "commit 5b001a3ff416d4a3baf69dad8199bfca8b6f3a6a",
     "id 3f2b8c1e-9d4a-4e7b-b5c6-0a1d2e3f4a5b",
@@ -65,8 +67,8 @@ APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
         .tier = APX_TIER_SECRET,
         .priority = 140,
         .pattern = "\\$ANSIBLE_VAULT;[0-9]\\.[0-9];[A-Z0-9]{3,16}(?:;[A-Za-z0-9_.@-]{1,128})?"
-                   "(?:" NL PFX "[0-9a-fA-F]{32,}+" EOL ")"
-                   "(?:" NL PFX "[0-9a-fA-F]{2,}+" EOL ")*",
+                   "(?:" NL PFX "[0-9a-fA-F]{32,}+" EOL
+                   "(?:" NL PFX "[0-9a-fA-F]{2,}+" EOL ")*)?",
         .anchors = anchors,
         .must_match = must_match,
         .must_not_match = must_not_match,

@@ -19,6 +19,9 @@
 #include <anthropic-proxy/plugin.h>
 
 #define TOKEN "11[0-9a-f]{32}"
+#define SHORT "11[0-9a-f]{30}"
+/* the older 32-character form, after a word that names it on its line */
+#define NAMED "(?i:jenkins|api[_-]?token)[^\\n\\r]{0,40}?"
 /* A line ending in 16 hex digits, a line break, `p`, then the token: three
  * fixed-length branches of a lookbehind placed after the token, so that it
  * only runs on candidates. */
@@ -36,11 +39,15 @@ static const char *const must_match[] = {
     "curl -u admin:11affd2b49c12a4b0062983475eb46c529 https://jenkins.example.com/job/build/build",
     "user: ci-bot-0a\n116f62e338d74ff1fe4f7f505aef9ebdd2\n",   /* the line before ends in hex */
     "     3\xe2\x86\x92" "token: 116f62e338d74ff1fe4f7f505aef9ebdd2\n",
+    "11abcdef0123456789abcdef01234567",                    /* the seed's example, alone */
+    "JENKINS_TOKEN=11abcdef0123456789abcdef01234567",
+    "the Jenkins API token is 11e0c2a9b8d7f6e5a4b3c2d1e0f9a8b7",
     NULL,
 };
 
 static const char *const must_not_match[] = {
     "34f087e51b429fe8110102c995f1abef",                                   /* MD5 */
+    "md5 11e0c2a9b8d7f6e5a4b3c2d1e0f9a8b7  package.tar.gz",              /* an MD5 in a line */
     "commit 115b001a3ff416d4a3baf69dad8199bfca8b6f3a",                    /* SHA-1 */
     "11421cc1c93016f1c4261e5351d30b49895d1a0d1f13dce20c4fd32f640d00326", /* SHA-256 */
     "id 11f2b8c1-9d4a-4e7b-b5c6-0a1d2e3f4a5b",                           /* UUID */
@@ -67,7 +74,9 @@ APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
         .label = "JENKINS_API_TOKEN",
         .tier = APX_TIER_SECRET,
         .priority = 130,
-        .pattern = "(?<![0-9A-Za-z])" TOKEN "(?![0-9A-Za-z])" NOT_A_HEX_BLOCK_LINE,
+        .pattern = "(?|(?<![0-9A-Za-z])(?<secret>" TOKEN ")(?![0-9A-Za-z])" NOT_A_HEX_BLOCK_LINE
+                   "|" NAMED "(?<![0-9A-Za-z])(?<secret>" SHORT ")(?![0-9A-Za-z])"
+                   "|^(?<secret>" SHORT ")$)",
         .anchors = anchors,
         .must_match = must_match,
         .must_not_match = must_not_match,

@@ -164,8 +164,8 @@ ANTHROPIC_PROXY_UPSTREAM_BASE_URL=https://localhost:$MOCK_PORT
 ANTHROPIC_PROXY_UPSTREAM_CA_FILE=$W/cert.pem
 ANTHROPIC_PROXY_LOG_LEVEL=warning
 EOF
-        [ -z "$PIPELINE" ] || printf 'ANTHROPIC_PROXY_PIPELINE=%s\nANTHROPIC_PROXY_PLUGIN_DIR=%s\n' \
-            "$PIPELINE" "$TOP/plugins" >>"$W/proxy.env"
+        [ -z "$PIPELINE" ] || printf 'ANTHROPIC_PROXY_PIPELINE=%s\nANTHROPIC_PROXY_PLUGIN_DIR=%s\nANTHROPIC_PROXY_PRICES=%s\nANTHROPIC_PROXY_LEDGER_PATH=off\n' \
+            "$PIPELINE" "$TOP/plugins" "$TOP/etc/prices.yaml" >>"$W/proxy.env"
         "$PROXY_BIN" --foreground --config "$W/proxy.env" >>"$W/anthropic-proxy.log" 2>&1 &
         TPID=$!; started "$TPID"
         for i in $(seq 100); do

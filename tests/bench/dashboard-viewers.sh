@@ -65,6 +65,8 @@ ANTHROPIC_PROXY_UPSTREAM_CA_FILE=$W/cert.pem
 ANTHROPIC_PROXY_LOG_LEVEL=warning
 ANTHROPIC_PROXY_PIPELINE=$TOP/etc/pipeline.yaml
 ANTHROPIC_PROXY_PLUGIN_DIR=$(dirname "$PROXY_BIN")/plugins
+ANTHROPIC_PROXY_PRICES=$TOP/etc/prices.yaml
+ANTHROPIC_PROXY_LEDGER_PATH=off
 EOT
 "$PROXY_BIN" --foreground --config "$W/proxy.env" >"$W/proxy.log" 2>&1 &
 SUP=$!

@@ -66,6 +66,9 @@ for tree in $TREES; do
 ANTHROPIC_PROXY_PLUGIN_DIR=$dir/plugins
 ANTHROPIC_PROXY_PIPELINE=$dir/etc/pipeline.yaml
 EOF
+    # a tree with a price table (its metrics stage reads it); no ledger
+    [ -f "$dir/etc/prices.yaml" ] &&
+        printf 'ANTHROPIC_PROXY_PRICES=%s\nANTHROPIC_PROXY_LEDGER_PATH=off\n' "$dir/etc/prices.yaml" >>"$W/$tree.env"
     ndet=$(sed -n '/^detectors:/,$p' "$dir/etc/pipeline.yaml" | grep -c '^  - plugin:')
     echo "$tree: $bin, $ndet detectors"
 done
@@ -138,6 +141,8 @@ ANTHROPIC_PROXY_UPSTREAM_CA_FILE=$W/cert.pem
 ANTHROPIC_PROXY_LOG_LEVEL=warning
 ANTHROPIC_PROXY_PLUGIN_DIR=$TOP/plugins
 ANTHROPIC_PROXY_PIPELINE=$TOP/etc/pipeline.yaml
+ANTHROPIC_PROXY_PRICES=$TOP/etc/prices.yaml
+ANTHROPIC_PROXY_LEDGER_PATH=off
 ANTHROPIC_PROXY_SCRUB_MODE=$2
 ANTHROPIC_PROXY_SCRUB_HMAC_KEY=$(cat "$W/key.hex")
 EOF

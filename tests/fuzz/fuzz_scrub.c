@@ -182,9 +182,26 @@ static const char *type_of(json_t *obj)
 }
 
 /* Must the value under `key` of `obj` (at depth `depth`) stay as sent? */
+/* Does obj's "type" come before `key`? The scrubber reads in one pass: a
+ * string "data" or "id" waits for the type, a container cannot. */
+static int type_before(json_t *obj, const char *key)
+{
+    for (void *it = json_object_iter(obj); it; it = json_object_iter_next(obj, it)) {
+        if (strcmp(json_object_iter_key(it), "type") == 0)
+            return 1;
+        if (strcmp(json_object_iter_key(it), key) == 0)
+            return 0;
+    }
+    return 0;
+}
+
 static int kept_member(json_t *obj, const char *key)
 {
     const char *type = type_of(obj);
+    json_t *v = json_object_get(obj, key);
+    if ((strcmp(key, "data") == 0 || strcmp(key, "id") == 0) && !json_is_string(v) &&
+        !type_before(obj, key))
+        return 0;
     if (strcmp(key, "thinking") == 0 || strcmp(key, "cache_control") == 0 ||
         strcmp(key, "tool_use_id") == 0 || ends_with(key, "signature", 1))
         return 1;

@@ -154,6 +154,7 @@ write_config() {
         echo "ANTHROPIC_PROXY_SHUTDOWN_TIMEOUT=10"
         echo "ANTHROPIC_PROXY_PLUGIN_DIR=$top_builddir/plugins"
         echo "ANTHROPIC_PROXY_PIPELINE=${PIPELINE:-$top_srcdir/etc/pipeline.yaml}"
+        echo "ANTHROPIC_PROXY_CONTROL_SOCKET=$T/control.sock"
         echo "ANTHROPIC_PROXY_PRICES=${PRICES:-$top_srcdir/etc/prices.yaml}"
         echo "ANTHROPIC_PROXY_DEVELOPERS=${DEVELOPERS:-$T/developers.yaml}"
         echo "ANTHROPIC_PROXY_LEDGER_PATH=${LEDGER:-$T/ledger.sqlite}"

@@ -53,6 +53,13 @@
 //   x-mock-web-search: N        add usage.server_tool_use.web_search_requests
 //   x-mock-delta-usage: full    message_delta's usage also repeats the input
 //                               and cache figures (as the current API does)
+//   x-mock-error-body: BASE64   error answers carry these bytes as their body
+//   x-mock-pings: N             N ping events (each after the event delay)
+//                               instead of one; /__mock/log's event_times has
+//                               [name, epoch ms] of every event written
+//   x-mock-unified: U           anthropic-ratelimit-unified-5h-utilization: U
+//                               (every answer carries the unified-* headers of
+//                               a subscription; U defaults to 0.25)
 //   x-mock-script: PATH         scripted tool use: PATH is a JSON array of
 //                               assistant turns; a request with a non-empty
 //                               `tools` array gets turn N, N = the assistant
@@ -162,7 +169,27 @@ function baseHeaders(req, body) {
     'anthropic-ratelimit-output-tokens-limit': '80000',
     'anthropic-ratelimit-output-tokens-remaining': '80000',
     'anthropic-ratelimit-output-tokens-reset': reset,
+    ...unifiedHeaders(req),
     'x-mock-request-seq': String(req.mockSeq || 0),
+  };
+}
+
+// The plan-usage headers the API sends to subscription clients (Claude Code
+// shows them); the reset times are epoch seconds.
+function unifiedHeaders(req) {
+  const reset = String(Math.floor(Date.parse(resetTime(req)) / 1000));
+  const u5 = header(req, 'x-mock-unified') ?? '0.25';
+  return {
+    'anthropic-ratelimit-unified-status': 'allowed',
+    'anthropic-ratelimit-unified-5h-status': 'allowed',
+    'anthropic-ratelimit-unified-5h-reset': reset,
+    'anthropic-ratelimit-unified-5h-utilization': u5,
+    'anthropic-ratelimit-unified-7d-status': 'allowed',
+    'anthropic-ratelimit-unified-7d-reset': reset,
+    'anthropic-ratelimit-unified-7d-utilization': '0.1',
+    'anthropic-ratelimit-unified-representative-claim': 'five_hour',
+    'anthropic-ratelimit-unified-fallback-percentage': '0.5',
+    'anthropic-ratelimit-unified-reset': reset,
   };
 }
 
@@ -240,7 +267,8 @@ function resetStream(entry, req, res) {
 }
 
 function answerError(req, res, status, body) {
-  const payload = JSON.stringify({
+  const raw = header(req, 'x-mock-error-body');
+  const payload = raw !== undefined ? Buffer.from(raw, 'base64') : JSON.stringify({
     type: 'error',
     error: { type: ERROR_TYPES[status] || (status >= 500 ? 'api_error' : 'invalid_request_error'), message: `mock error ${status}` },
   });
@@ -398,7 +426,7 @@ async function answerStream(req, res, body, parsed, entry, script) {
   const id = makeId(req, 'msg_', body);
   const blocks = scripted ? scripted.events : [
     ['content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }],
-    ['ping', { type: 'ping' }],
+    ...Array.from({ length: intHeader(req, 'x-mock-pings', 1) }, () => ['ping', { type: 'ping' }]),
     ...parts.map((p) => ['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: p } }]),
     ['content_block_stop', { type: 'content_block_stop', index: 0 }],
   ];
@@ -413,6 +441,7 @@ async function answerStream(req, res, body, parsed, entry, script) {
   const delay = intHeader(req, 'x-mock-event-delay-ms', 0);
   const resetAfter = intHeader(req, 'x-mock-reset-after', -1);
   const errorAfter = intHeader(req, 'x-mock-stream-error-after', -1);
+  entry.event_times = [];
   for (let i = 0; i < events.length; i++) {
     if (i === resetAfter) { await sleep(50); return resetStream(entry, req, res); }
     if (delay && i > 0) await sleep(delay);
@@ -421,6 +450,7 @@ async function answerStream(req, res, body, parsed, entry, script) {
       break;
     }
     const [name, data] = events[i];
+    entry.event_times.push([name, Date.now()]);
     if (!(await write(res, sse(name, data)))) return;
   }
   if (alive(res)) res.end();

@@ -23,7 +23,7 @@
 #include "log.h"
 #include "settings.h"
 
-static char env_pipeline[4096], env_plugin_dir[4096];
+static char env_pipeline[4096], env_plugin_dir[4096], env_prices[4096];
 
 /* Settings for the shipped pipeline and the build tree's plugins, or for
  * a PLUGIN_DIR holding none (a reload that must fail). */
@@ -34,7 +34,12 @@ static void load_settings(struct settings *s, bool plugins_missing)
              src && *src ? src : ".");
     snprintf(env_plugin_dir, sizeof env_plugin_dir, "ANTHROPIC_PROXY_PLUGIN_DIR=%s/plugins",
              plugins_missing ? "/nonexistent" : build && *build ? build : ".");
-    char *const envp[] = { env_pipeline, env_plugin_dir, "ANTHROPIC_PROXY_LOG_LEVEL=warning", NULL };
+    snprintf(env_prices, sizeof env_prices, "ANTHROPIC_PROXY_PRICES=%s/etc/prices.yaml",
+             src && *src ? src : ".");
+    /* the shipped price table; no ledger file outside the build tree */
+    char *const envp[] = { env_pipeline, env_plugin_dir, env_prices,
+                           "ANTHROPIC_PROXY_LEDGER_PATH=off", "ANTHROPIC_PROXY_LOG_LEVEL=warning",
+                           NULL };
     struct settings_errors errs;
     ck_assert_msg(settings_load(s, NULL, NULL, envp, &errs) == 0, "%s", errs.text);
 }

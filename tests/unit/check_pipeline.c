@@ -724,15 +724,18 @@ START_TEST(shipped_pipeline)
     /* Every shipped detector, in the file's order, with its priority. */
     static const struct { const char *name; int priority; } detectors[] = {
         { "anthropic_key", 10 },      { "openai_key", 20 },          { "aws_access_key", 30 },
+        { "aws_secret_key", 35 },     { "aws_session_token", 36 },
         { "github_token", 40 },       { "gitlab_token", 41 },        { "slack_token", 42 },
         { "npm_token", 43 },          { "pypi_token", 44 },          { "dockerhub_token", 45 },
         { "huggingface_token", 46 },  { "digitalocean_token", 47 },  { "shopify_token", 48 },
         { "databricks_token", 49 },   { "google_api_key", 50 },      { "google_oauth_secret", 52 },
         { "stripe_key", 60 },         { "sendgrid_key", 62 },        { "twilio_key", 64 },
         { "private_key", 70 },        { "jwt", 80 },                 { "azure_storage", 85 },
-        { "db_connection_string", 90 }, { "bearer_token", 100 },     { "basic_auth", 110 },
+        { "db_connection_string", 90 }, { "url_credentials", 95 },
+        { "bearer_token", 100 },      { "basic_auth", 110 },
         { "sonarqube_token", 120 },   { "jenkins_api_token", 130 },  { "ansible_vault", 140 },
-        { "hashicorp_vault_token", 150 }, { "email", 160 },
+        { "hashicorp_vault_token", 150 }, { "credential_assignment", 155 },
+        { "email", 160 },
     };
     const size_t ndetectors = sizeof detectors / sizeof detectors[0];
     static const char *const stages[] = { "scrubber", "metrics", "dashboard", "retry" };

@@ -482,10 +482,51 @@ START_TEST(summary_hides_keys_that_look_like_values)
 }
 END_TEST
 
+/* The seed README's detector table, one example per detector: as written
+ * there where it is whole, at the format's full length where the table
+ * abbreviates it with "..." (a key cut to "sk-ant-api03-abc" is no longer
+ * a key, and matching that little would take ordinary words). */
+static const struct {
+    const char *in, *want;
+} seed_examples[] = {
+    { "sk-ant-api03-abc" "Ab3_Ab3_Ab3_Ab3_Ab3_Ab3_Ab3_Ab3_Ab3_Ab3_Ab3_Ab3_Ab3_Ab3_Ab3_Ab3_Ab3_"
+      "Ab3_Ab3_Ab3_Ab3_Ab3_Ab3_AbC-AbCdEfAA", "<ANTHROPIC_KEY_1>" },
+    { "sk-proj-abc123DEF456ghi789JKL012mno345PQR678stu901VWX234yz_-abcDEFghiJKL",
+      "<OPENAI_KEY_1>" },
+    { "AKIAIOSFODNN7EXAMPLE", "<AWS_ACCESS_KEY_1>" },
+    { "ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "<GITHUB_TOKEN_1>" },
+    { "AIzaSyA1234567890abcdefghijklmnopqrstuv", "<GOOGLE_API_KEY_1>" },
+    { "sk_live_abc123def456ghi789jkl012", "<STRIPE_KEY_1>" },
+    { "-----BEGIN RSA PRIVATE KEY-----\\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6"
+      "ffAt0gun\\n-----END RSA PRIVATE KEY-----", "<PRIVATE_KEY_1>" },
+    { JWT, "<JWT_1>" },
+    { "postgres://user:pass@host/db", "<DB_CONNECTION_STRING_1>" },
+    { "Bearer " JWT, "Bearer <JWT_1>" },
+    { "Basic dXNlcjpwYXNzd29yZA==", "Basic <BASIC_AUTH_1>" },
+    { "sqp_a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2", "<SONARQUBE_TOKEN_1>" },
+    { "11abcdef0123456789abcdef01234567", "<JENKINS_API_TOKEN_1>" },
+    { "JENKINS_TOKEN=11abcdef0123456789abcdef01234567", "JENKINS_TOKEN=<JENKINS_API_TOKEN_1>" },
+    { "11abcdef0123456789abcdef0123456789", "<JENKINS_API_TOKEN_1>" },
+    { "$ANSIBLE_VAULT;1.1;AES256", "<ANSIBLE_VAULT_1>" },
+    { "the file starts with $ANSIBLE_VAULT;1.1;AES256 as usual",
+      "the file starts with <ANSIBLE_VAULT_1> as usual" },
+    { "hvs.ABCDEFghijklmnop123456", "<HASHICORP_VAULT_TOKEN_1>" },
+};
+
 START_TEST(seed_examples_are_caught)
 {
-    expect("{\"t\":\"AKIAIOSFODNN7EXAMPLE ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}",
-           "{\"t\":\"<AWS_ACCESS_KEY_1> <GITHUB_TOKEN_1>\"}");
+    char in[512], want[512];
+    for (size_t i = 0; i < sizeof seed_examples / sizeof *seed_examples; i++) {
+        snprintf(in, sizeof in, "{\"t\":\"%s\"}", seed_examples[i].in);
+        snprintf(want, sizeof want, "{\"t\":\"%s\"}", seed_examples[i].want);
+        expect(in, want);
+    }
+    /* and the e-mail, whose placeholder is an HMAC (see hmac_identifiers_...) */
+    struct scrub_result r;
+    char *out = scrub("{\"t\":\"user@example.com\"}", SCRUB_FOUND, &r);
+    ck_assert_ptr_nonnull(strstr(out, "<EMAIL_HMAC:"));
+    free(out);
+    scrub_result_free(&r);
 }
 END_TEST
 
@@ -526,6 +567,9 @@ START_TEST(redacted_thinking_data_is_never_changed)
 {
     untouched("{\"content\":[{\"type\":\"redacted_thinking\",\"data\":\"" AWS1 " " MAIL "\"}]}");
     untouched("{\"content\":[{\"data\":\"" AWS1 "\",\"type\":\"redacted_thinking\"}]}");
+    /* not a string, as the API never sends it, and still left (found by fuzz_scrub) */
+    untouched("{\"content\":[{\"type\":\"redacted_thinking\",\"data\":{\"id\":\"" AWS1 "\"}}]}");
+    untouched("{\"content\":[{\"type\":\"tool_use\",\"id\":[\"" MAIL "\"]}]}");
     /* "data" of any other block is scanned */
     expect("{\"content\":[{\"data\":\"" AWS1 "\",\"type\":\"document\"}]}",
            "{\"content\":[{\"data\":\"<AWS_ACCESS_KEY_1>\",\"type\":\"document\"}]}");

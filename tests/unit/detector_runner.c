@@ -40,7 +40,8 @@ static const struct {
     int priority;
 } builtin[] = {
     { "anthropic_key", 10 },        { "openai_key", 20 },
-    { "aws_access_key", 30 },       { "github_token", 40 },
+    { "aws_access_key", 30 },       { "aws_secret_key", 35 },
+    { "aws_session_token", 36 },    { "github_token", 40 },
     { "gitlab_token", 41 },         { "slack_token", 42 },
     { "npm_token", 43 },            { "pypi_token", 44 },
     { "dockerhub_token", 45 },      { "huggingface_token", 46 },
@@ -51,10 +52,12 @@ static const struct {
     { "sendgrid_key", 62 },         { "twilio_key", 64 },
     { "private_key", 70 },          { "jwt", 80 },
     { "azure_storage", 85 },
-    { "db_connection_string", 90 }, { "bearer_token", 100 },
+    { "db_connection_string", 90 }, { "url_credentials", 95 },
+    { "bearer_token", 100 },
     { "basic_auth", 110 },          { "sonarqube_token", 120 },
     { "jenkins_api_token", 130 },   { "ansible_vault", 140 },
-    { "hashicorp_vault_token", 150 }, { "email", 160 },
+    { "hashicorp_vault_token", 150 }, { "credential_assignment", 155 },
+    { "email", 160 },
 };
 
 #define MIN_SAMPLES 4
@@ -233,7 +236,9 @@ static int has_anchor(const char *s, size_t len, const char *const *anchors)
 
 /* Every match the detector keeps in `text` must contain an anchor: the
  * whole pattern match (a `secret` group may leave the anchor outside the
- * replaced span, "Bearer <BEARER_TOKEN_1>"), or find()'s span. */
+ * replaced span, "Bearer <BEARER_TOKEN_1>"), or, for find(), which
+ * reports only what it replaces, the text up to its end (the name before
+ * an assigned value, the "://" before a URL's password). */
 static int check_anchors_in(const struct detector *d, const char *text, char *err,
                             size_t errlen)
 {
@@ -243,7 +248,7 @@ static int check_anchors_in(const struct detector *d, const char *text, char *er
         return 0;
     if (!d->code) {
         while (detector_find(d, text, len, start, &ms, &me) == 1) {
-            if (!has_anchor(text + ms, me - ms, d->spec.anchors))
+            if (!has_anchor(text, me, d->spec.anchors))
                 goto missing;
             start = me;
         }

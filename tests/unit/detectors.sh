@@ -17,3 +17,9 @@ while read -r name label tier prio; do
         { echo "FAIL: $man lacks '.SS $name \\(em $label, $tier, $prio'"; exit 1; }
 done
 echo "ok: anthropic-proxy-detectors(7) names every detector's label, tier and priority"
+# ... and each its default action and a note on false positives.
+missing=$(awk '/^\.SS [a-z_0-9]+ \\\(em/ { if (n && !(d && f)) print n; n = $2; d = f = 0 }
+               /^Default action:/ { d = 1 } /^False positives:/ { f = 1 }
+               /^\.SH/ { if (n && !(d && f)) print n; n = "" }' "$man")
+[ -z "$missing" ] || { echo "FAIL: $man: no 'Default action:' or 'False positives:' for:" $missing; exit 1; }
+echo "ok: anthropic-proxy-detectors(7) gives each detector's default action and false positives"

@@ -19,32 +19,23 @@ static void add(const struct apx_host *h, const char *name, int64_t v)
 int costs_init(struct metrics *m, struct apx_error *err)
 {
     const struct apx_host *h = m->host;
-    char msg[1024];
     if (!h->setting(h, "PRICES", m->prices_path, sizeof m->prices_path) || !m->prices_path[0]) {
         snprintf(err->message, sizeof err->message, "PRICES is not set; expected the path of "
                  "prices.yaml");
         return -1;
     }
-    if (prices_load(m->prices_path, &m->prices, msg, sizeof msg) < 0) {
-        /* the file:line part first: a long path may cut the reason short */
-        size_t n = strlen(msg);
-        if (n >= sizeof err->message)
-            n = sizeof err->message - 1;
-        memcpy(err->message, msg, n);
-        err->message[n] = '\0';
+    /* the loaders write "FILE:LINE:COL: reason", cut to the message's size */
+    if (prices_load(m->prices_path, &m->prices, err->message, sizeof err->message) < 0) {
         prices_free(&m->prices);
         return -1;
     }
     if (!h->setting(h, "DEVELOPERS", m->developers_path, sizeof m->developers_path))
         m->developers_path[0] = '\0';
     int dr = m->developers_path[0]
-                 ? developers_load(m->developers_path, &m->devs, msg, sizeof msg) : 1;
+                 ? developers_load(m->developers_path, &m->devs, err->message,
+                                   sizeof err->message)
+                 : 1;
     if (dr < 0) {
-        size_t n = strlen(msg);
-        if (n >= sizeof err->message)
-            n = sizeof err->message - 1;
-        memcpy(err->message, msg, n);
-        err->message[n] = '\0';
         prices_free(&m->prices);
         developers_free(&m->devs);
         return -1;

@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,62 +18,23 @@
 #define MAX_CAP_USD 10000000.0
 
 struct ctx {
-    const char *name;
-    char *err;
-    size_t errlen;
+    struct ytree_err e;
 };
-
-static int bad(struct ctx *c, const struct ynode *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int bad(struct ctx *c, const struct ynode *n, const char *fmt, ...)
-{
-    int k = n ? snprintf(c->err, c->errlen, "%s:%u:%u: ", c->name, n->line, n->column)
-              : snprintf(c->err, c->errlen, "%s: ", c->name);
-    if (k >= 0 && (size_t)k < c->errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(c->err + k, c->errlen - (size_t)k, fmt, ap);
-        va_end(ap);
-    }
-    for (char *p = c->err; *p; p++)
-        if ((unsigned char)*p < 0x20)
-            *p = '?';
-    return -1;
-}
-
-static int only_keys(struct ctx *c, const struct ynode *map, const char *const *allowed,
-                     const char *what)
-{
-    for (size_t i = 0; i < map->n; i++) {
-        bool known = false;
-        for (const char *const *a = allowed; *a && !known; a++)
-            known = strcmp(*a, map->keys[i]) == 0;
-        if (!known) {
-            char list[300] = "";
-            size_t o = 0;
-            for (const char *const *a = allowed; *a && o < sizeof list; a++)
-                o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", o ? ", " : "", *a);
-            struct ynode at = { .line = map->key_lines[i], .column = 1 };
-            return bad(c, &at, "unknown key '%.60s' in %s; expected one of %s", map->keys[i],
-                       what, list);
-        }
-    }
-    return 0;
-}
 
 /* A developer or team name: what a label and a report can show as it is. */
 static int want_name(struct ctx *c, const struct ynode *n, const char *key, char *out)
 {
     if (!n || n->type != Y_SCALAR || !*n->value || strlen(n->value) >= DEV_NAME_MAX)
-        return bad(c, n, "'%s' is missing or not a name; expected 1 to %d characters", key,
-                   DEV_NAME_MAX - 1);
+        return ytree_bad(&c->e, n, "'%s' is missing or not a name; expected 1 to %d characters",
+                         key, DEV_NAME_MAX - 1);
     for (const char *p = n->value; *p; p++)
         if (!isalnum((unsigned char)*p) && !strchr("._-@", *p))
-            return bad(c, n, "'%s: %.60s' has a character other than letters, digits, "
-                       "'.', '_', '-', '@'; expected a plain name", key, n->value);
+            return ytree_bad(&c->e, n,
+                             "'%s: %.60s' has a character other than letters, digits, "
+                             "'.', '_', '-', '@'; expected a plain name",
+                             key, n->value);
     if (strncmp(n->value, "unknown", 7) == 0 || strcmp(n->value, "other") == 0)
-        return bad(c, n, "'%s: %s' is reserved; expected another name", key, n->value);
+        return ytree_bad(&c->e, n, "'%s: %s' is reserved; expected another name", key, n->value);
     snprintf(out, DEV_NAME_MAX, "%s", n->value);
     return 0;
 }
@@ -83,15 +43,17 @@ static int want_usd(struct ctx *c, const struct ynode *n, const char *key, int64
 {
     char *end;
     if (n->type != Y_SCALAR || n->quoted || !isdigit((unsigned char)n->value[0]))
-        return bad(c, n, "'%s' is not an amount; expected USD such as 25 or 12.50", key);
+        return ytree_bad(&c->e, n, "'%s' is not an amount; expected USD such as 25 or 12.50", key);
     errno = 0;
     double v = strtod(n->value, &end);
     /* 0 is refused: read as "no cap" (as the caps store it) it would do the
      * opposite of what an operator writing it may mean; leaving the key out
      * says no cap */
     if (errno || *end || v <= 0 || v > MAX_CAP_USD)
-        return bad(c, n, "'%s: %.40s' is not an amount above 0 and up to %.0f; expected USD "
-                   "(leave the key out for no cap)", key, n->value, MAX_CAP_USD);
+        return ytree_bad(&c->e, n,
+                         "'%s: %.40s' is not an amount above 0 and up to %.0f; expected USD "
+                         "(leave the key out for no cap)",
+                         key, n->value, MAX_CAP_USD);
     *nano = (int64_t)(v * 1e9 + 0.5);
     return 0;
 }
@@ -121,8 +83,9 @@ static int want_sha256(struct ctx *c, const struct ynode *n, unsigned char out[3
     for (const char *p = v; ok && *p; p++)
         ok = isxdigit((unsigned char)*p);
     if (!ok)
-        return bad(c, n, "'sha256' is missing or not 64 hex digits; expected the line that "
-                   "'anthropic-proxy developer add' prints (never the key itself)");
+        return ytree_bad(&c->e, n,
+                         "'sha256' is missing or not 64 hex digits; expected the line that "
+                         "'anthropic-proxy developer add' prints (never the key itself)");
     for (int i = 0; i < 32; i++)
         out[i] = (unsigned char)(hexval(v[2 * i]) << 4 | hexval(v[2 * i + 1]));
     return 0;
@@ -134,9 +97,10 @@ static int read_developer(struct ctx *c, const struct ynode *m, struct developer
     static const char *const keys[] = { "name", "team", "sha256", "daily_usd", "monthly_usd",
                                         "note", NULL };
     if (!m || m->type != Y_MAP)
-        return bad(c, m, "a developer is not a mapping; expected {name: ..., team: ..., "
-                   "sha256: ...}");
-    if (only_keys(c, m, keys, "a developer") < 0 ||
+        return ytree_bad(&c->e, m,
+                         "a developer is not a mapping; expected {name: ..., team: ..., "
+                         "sha256: ...}");
+    if (ytree_only_keys(&c->e, m, keys, "a developer") < 0 ||
         want_name(c, ytree_get(m, "name"), "name", d->name) < 0 ||
         want_name(c, ytree_get(m, "team"), "team", d->team) < 0 ||
         want_sha256(c, ytree_get(m, "sha256"), d->sha256) < 0 ||
@@ -144,8 +108,10 @@ static int read_developer(struct ctx *c, const struct ynode *m, struct developer
         return -1;
     for (size_t i = 0; i < t->n; i++)
         if (memcmp(t->d[i].sha256, d->sha256, 32) == 0)
-            return bad(c, m, "a second developer with the fingerprint of '%s'; expected one "
-                       "developer per key", t->d[i].name);
+            return ytree_bad(&c->e, m,
+                             "a second developer with the fingerprint of '%s'; expected one "
+                             "developer per key",
+                             t->d[i].name);
     return 0;
 }
 
@@ -154,14 +120,14 @@ static int read_team(struct ctx *c, const struct ynode *m, struct developers *t,
 {
     static const char *const keys[] = { "name", "daily_usd", "monthly_usd", "note", NULL };
     if (!m || m->type != Y_MAP)
-        return bad(c, m, "a team is not a mapping; expected {name: ..., daily_usd: ...}");
-    if (only_keys(c, m, keys, "a team") < 0 ||
+        return ytree_bad(&c->e, m, "a team is not a mapping; expected {name: ..., daily_usd: ...}");
+    if (ytree_only_keys(&c->e, m, keys, "a team") < 0 ||
         want_name(c, ytree_get(m, "name"), "name", tm->name) < 0 ||
         read_caps(c, m, &tm->caps, NULL) < 0)
         return -1;
     for (size_t i = 0; i < t->nt; i++)
         if (strcmp(t->t[i].name, tm->name) == 0)
-            return bad(c, m, "a second team '%s'; expected each team once", tm->name);
+            return ytree_bad(&c->e, m, "a second team '%s'; expected each team once", tm->name);
     return 0;
 }
 
@@ -171,9 +137,9 @@ static int read_list(struct ctx *c, const struct ynode *list, const char *key, s
     if (!list)
         return 0;
     if (list->type != Y_LIST)
-        return bad(c, list, "'%s' is not a list; expected - {...} items", key);
+        return ytree_bad(&c->e, list, "'%s' is not a list; expected - {...} items", key);
     if (list->n > MAX_DEVELOPERS)
-        return bad(c, list, "more than %d %s; expected fewer", MAX_DEVELOPERS, key);
+        return ytree_bad(&c->e, list, "more than %d %s; expected fewer", MAX_DEVELOPERS, key);
     *count = list->n;
     return 0;
 }
@@ -183,18 +149,21 @@ static int read_top(struct ctx *c, const struct ynode *root, struct developers *
     static const char *const keys[] = { "version", "default", "teams", "developers", NULL };
     if (!root)
         return 0;
-    if (root->type != Y_MAP || only_keys(c, root, keys, "the file") < 0)
-        return root->type != Y_MAP ? bad(c, root, "the file is not a mapping; expected "
-                                         "version: 1 and a 'developers' list") : -1;
+    if (root->type != Y_MAP || ytree_only_keys(&c->e, root, keys, "the file") < 0)
+        return root->type != Y_MAP ? ytree_bad(&c->e, root,
+                                               "the file is not a mapping; expected "
+                                               "version: 1 and a 'developers' list")
+                                   : -1;
     const struct ynode *v = ytree_get(root, "version");
     if (!v || v->type != Y_SCALAR || strcmp(v->value, "1") != 0)
-        return bad(c, v ? v : root, "'version' is missing or not 1; expected version: 1");
+        return ytree_bad(&c->e, v ? v : root, "'version' is missing or not 1; expected version: 1");
     const struct ynode *def = ytree_get(root, "default");
     if (def) {
         static const char *const dkeys[] = { "daily_usd", "monthly_usd", NULL };
         if (def->type != Y_MAP)
-            return bad(c, def, "'default' is not a mapping; expected daily_usd, monthly_usd");
-        if (only_keys(c, def, dkeys, "'default'") < 0 ||
+            return ytree_bad(&c->e, def,
+                             "'default' is not a mapping; expected daily_usd, monthly_usd");
+        if (ytree_only_keys(&c->e, def, dkeys, "'default'") < 0 ||
             read_caps(c, def, &t->default_caps, NULL) < 0)
             return -1;
     }
@@ -203,7 +172,7 @@ static int read_top(struct ctx *c, const struct ynode *root, struct developers *
     if (read_list(c, teams, "teams", &nt) < 0 || read_list(c, devs, "developers", &nd) < 0)
         return -1;
     if ((nt && !(t->t = calloc(nt, sizeof *t->t))) || (nd && !(t->d = calloc(nd, sizeof *t->d))))
-        return bad(c, NULL, "out of memory");
+        return ytree_bad(&c->e, NULL, "out of memory");
     for (size_t i = 0; i < nt; i++, t->nt++)
         if (read_team(c, teams->items[i], t, &t->t[i]) < 0)
             return -1;
@@ -220,7 +189,7 @@ int developers_parse(const char *name, const char *text, size_t len, struct deve
     memset(t, 0, sizeof *t);
     if (ytree_parse(name, text, len, &root, err, errlen) < 0)
         return -1;
-    struct ctx c = { name, err, errlen };
+    struct ctx c = { { name, err, errlen } };
     int rc = read_top(&c, root, t);
     ytree_free(root);
     return rc;
@@ -237,7 +206,7 @@ int developers_load(const char *path, struct developers *t, char *err, size_t er
     struct ynode *root = NULL;
     if (ytree_load(path, &root, err, errlen) < 0)
         return -1;
-    struct ctx c = { path, err, errlen };
+    struct ctx c = { { path, err, errlen } };
     int rc = read_top(&c, root, t);
     ytree_free(root);
     return rc;

@@ -6,7 +6,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,57 +29,15 @@ static const char *const rate_keys[COST_NKINDS] = {
 };
 
 struct ctx {
-    const char *name;
-    char *err;
-    size_t errlen;
+    struct ytree_err e;
     struct price_table *t;
     double server_tools[2];       /* defaults for entries without their own */
 };
 
-static int bad(struct ctx *c, const struct ynode *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int bad(struct ctx *c, const struct ynode *n, const char *fmt, ...)
-{
-    int k = n ? snprintf(c->err, c->errlen, "%s:%u:%u: ", c->name, n->line, n->column)
-              : snprintf(c->err, c->errlen, "%s: ", c->name);
-    if (k >= 0 && (size_t)k < c->errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(c->err + k, c->errlen - (size_t)k, fmt, ap);
-        va_end(ap);
-    }
-    for (char *p = c->err; *p; p++)
-        if ((unsigned char)*p < 0x20)
-            *p = '?';
-    return -1;
-}
-
-/* Refuse keys of `map` not in `allowed` (NULL-terminated). */
-static int only_keys(struct ctx *c, const struct ynode *map, const char *const *allowed,
-                     const char *what)
-{
-    for (size_t i = 0; i < map->n; i++) {
-        bool known = false;
-        for (const char *const *a = allowed; *a && !known; a++)
-            known = strcmp(*a, map->keys[i]) == 0;
-        if (!known) {
-            char list[400] = "";
-            size_t o = 0;
-            for (const char *const *a = allowed; *a && o < sizeof list; a++)
-                o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", o ? ", " : "", *a);
-            struct ynode at = { .line = map->key_lines[i], .column = 1 };
-            return bad(c, &at, "unknown key '%.60s' in %s; expected one of %s", map->keys[i],
-                       what, list);
-        }
-    }
-    return 0;
-}
-
 static int want_map(struct ctx *c, const struct ynode *n, const char *what)
 {
     if (!n || n->type != Y_MAP)
-        return bad(c, n, "%s is not a mapping; expected key: value lines", what);
+        return ytree_bad(&c->e, n, "%s is not a mapping; expected key: value lines", what);
     return 0;
 }
 
@@ -89,16 +46,18 @@ static int want_number(struct ctx *c, const struct ynode *n, const char *key, do
 {
     char *end;
     if (n->type != Y_SCALAR || n->quoted || !*n->value)
-        return bad(c, n, "'%s' is not a number; expected a plain number such as 3.75", key);
+        return ytree_bad(&c->e, n, "'%s' is not a number; expected a plain number such as 3.75",
+                         key);
     errno = 0;
     double v = strtod(n->value, &end);
     if (errno || *end || !isfinite(v) || !(isdigit((unsigned char)n->value[0]) ||
                                            n->value[0] == '.'))
-        return bad(c, n, "'%s: %.40s' is not a number; expected a plain number such as 3.75",
-                   key, n->value);
+        return ytree_bad(&c->e, n,
+                         "'%s: %.40s' is not a number; expected a plain number such as 3.75", key,
+                         n->value);
     if (v < lo || v > hi)
-        return bad(c, n, "'%s: %.40s' is out of range; expected %g to %g", key, n->value, lo,
-                   hi);
+        return ytree_bad(&c->e, n, "'%s: %.40s' is out of range; expected %g to %g", key, n->value,
+                         lo, hi);
     *out = v;
     return 0;
 }
@@ -115,7 +74,7 @@ static int want_date(struct ctx *c, const struct ynode *n, int64_t *out)
     }
     if (!ok || y < 2000 || y > 2200 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
         mi > 59 || s > 59)
-        return bad(c, n, "'since: %.40s' is not a date; expected YYYY-MM-DD (UTC)", v);
+        return ytree_bad(&c->e, n, "'since: %.40s' is not a date; expected YYYY-MM-DD (UTC)", v);
     struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
                      .tm_min = mi, .tm_sec = s };
     *out = (int64_t)timegm(&tm);
@@ -145,8 +104,9 @@ static int read_rates(struct ctx *c, const struct ynode *map, struct price_rates
             continue;
         }
         if (!v)
-            return bad(c, map, "%s has no '%s'; expected the USD price per million tokens",
-                       what, rate_keys[k]);
+            return ytree_bad(&c->e, map,
+                             "%s has no '%s'; expected the USD price per million tokens", what,
+                             rate_keys[k]);
         if (want_number(c, v, rate_keys[k], 0, MAX_RATE, &r->r[k]) < 0)
             return -1;
     }
@@ -158,12 +118,13 @@ static int read_entry(struct ctx *c, const struct ynode *m, struct price_entry *
     static const char *const keys[] = { "id", "since", "input", "output", "cache_write_5m",
                                         "cache_write_1h", "cache_read", "web_search_per_1000",
                                         "web_fetch_per_1000", "note", NULL };
-    if (want_map(c, m, "a model entry") < 0 || only_keys(c, m, keys, "a model entry") < 0)
+    if (want_map(c, m, "a model entry") < 0 || ytree_only_keys(&c->e, m, keys, "a model entry") < 0)
         return -1;
     const struct ynode *id = ytree_get(m, "id"), *since = ytree_get(m, "since");
     if (!id || id->type != Y_SCALAR || !valid_id(id->value))
-        return bad(c, id ? id : m, "a model entry without a valid 'id'; expected a model id "
-                   "such as claude-sonnet-4-5 (letters, digits, . _ - : @ / [ ])");
+        return ytree_bad(&c->e, id ? id : m,
+                         "a model entry without a valid 'id'; expected a model id "
+                         "such as claude-sonnet-4-5 (letters, digits, . _ - : @ / [ ])");
     e->line = m->line;
     if (since && want_date(c, since, &e->since) < 0)
         return -1;
@@ -171,27 +132,29 @@ static int read_entry(struct ctx *c, const struct ynode *m, struct price_entry *
     snprintf(what, sizeof what, "the entry '%s'", id->value);
     if (read_rates(c, m, &e->rates, what) < 0)
         return -1;
-    return (e->id = strdup(id->value)) ? 0 : bad(c, NULL, "out of memory");
+    return (e->id = strdup(id->value)) ? 0 : ytree_bad(&c->e, NULL, "out of memory");
 }
 
 static int read_models(struct ctx *c, const struct ynode *list)
 {
     struct price_table *t = c->t;
     if (!list || list->type != Y_LIST || list->n == 0)
-        return bad(c, list, "'models' is missing or empty; expected a list of model entries");
+        return ytree_bad(&c->e, list,
+                         "'models' is missing or empty; expected a list of model entries");
     if (list->n > MAX_ENTRIES)
-        return bad(c, list, "more than %d model entries; expected fewer", MAX_ENTRIES);
+        return ytree_bad(&c->e, list, "more than %d model entries; expected fewer", MAX_ENTRIES);
     if (!(t->e = calloc(list->n, sizeof *t->e)))
-        return bad(c, NULL, "out of memory");
+        return ytree_bad(&c->e, NULL, "out of memory");
     for (size_t i = 0; i < list->n; i++) {
         if (read_entry(c, list->items[i], &t->e[i]) < 0)
             return -1;
         t->n++;
         for (size_t j = 0; j < i; j++)
             if (strcmp(t->e[j].id, t->e[i].id) == 0 && t->e[j].since == t->e[i].since)
-                return bad(c, list->items[i], "a second entry for '%s' with the same 'since' "
-                           "(first at line %u); expected one price per model and date",
-                           t->e[i].id, t->e[j].line);
+                return ytree_bad(&c->e, list->items[i],
+                                 "a second entry for '%s' with the same 'since' "
+                                 "(first at line %u); expected one price per model and date",
+                                 t->e[i].id, t->e[j].line);
     }
     return 0;
 }
@@ -199,29 +162,31 @@ static int read_models(struct ctx *c, const struct ynode *list)
 static int read_multiplier(struct ctx *c, const struct ynode *m, struct price_multiplier *p)
 {
     static const char *const keys[] = { "inference_geo", "factor", "models", "note", NULL };
-    if (want_map(c, m, "a multiplier") < 0 || only_keys(c, m, keys, "a multiplier") < 0)
+    if (want_map(c, m, "a multiplier") < 0 || ytree_only_keys(&c->e, m, keys, "a multiplier") < 0)
         return -1;
     const struct ynode *geo = ytree_get(m, "inference_geo"), *f = ytree_get(m, "factor"),
                        *models = ytree_get(m, "models");
     if (!geo || geo->type != Y_SCALAR || !*geo->value)
-        return bad(c, m, "a multiplier without 'inference_geo'; expected the usage value it "
-                   "applies to, such as us");
+        return ytree_bad(&c->e, m,
+                         "a multiplier without 'inference_geo'; expected the usage value it "
+                         "applies to, such as us");
     if (!f)
-        return bad(c, m, "a multiplier without 'factor'; expected a number such as 1.1");
+        return ytree_bad(&c->e, m, "a multiplier without 'factor'; expected a number such as 1.1");
     if (want_number(c, f, "factor", 0.01, 100, &p->factor) < 0)
         return -1;
     if (!models || models->type != Y_LIST || models->n == 0)
-        return bad(c, models ? models : m, "a multiplier without 'models'; expected the list "
-                   "of model ids it applies to");
+        return ytree_bad(&c->e, models ? models : m,
+                         "a multiplier without 'models'; expected the list "
+                         "of model ids it applies to");
     if (!(p->field = strdup("inference_geo")) || !(p->value = strdup(geo->value)) ||
         !(p->models = calloc(models->n, sizeof *p->models)))
-        return bad(c, NULL, "out of memory");
+        return ytree_bad(&c->e, NULL, "out of memory");
     for (size_t i = 0; i < models->n; i++) {
         const struct ynode *id = models->items[i];
         if (id->type != Y_SCALAR || !valid_id(id->value))
-            return bad(c, id, "not a model id; expected one such as claude-opus-4-6");
+            return ytree_bad(&c->e, id, "not a model id; expected one such as claude-opus-4-6");
         if (!(p->models[i] = strdup(id->value)))
-            return bad(c, NULL, "out of memory");
+            return ytree_bad(&c->e, NULL, "out of memory");
         p->nmodels++;
     }
     return 0;
@@ -232,9 +197,10 @@ static int read_multipliers(struct ctx *c, const struct ynode *list)
     if (!list)
         return 0;
     if (list->type != Y_LIST)
-        return bad(c, list, "'multipliers' is not a list; expected - inference_geo: ... items");
+        return ytree_bad(&c->e, list,
+                         "'multipliers' is not a list; expected - inference_geo: ... items");
     if (list->n && !(c->t->m = calloc(list->n, sizeof *c->t->m)))
-        return bad(c, NULL, "out of memory");
+        return ytree_bad(&c->e, NULL, "out of memory");
     for (size_t i = 0; i < list->n; i++) {
         c->t->nm++;
         if (read_multiplier(c, list->items[i], &c->t->m[i]) < 0)
@@ -247,15 +213,17 @@ static int read_server_tools(struct ctx *c, const struct ynode *m)
 {
     static const char *const keys[] = { "web_search_per_1000", "web_fetch_per_1000", NULL };
     if (!m)
-        return bad(c, NULL, "no 'server_tools'; expected web_search_per_1000 and "
-                   "web_fetch_per_1000 (USD per 1,000 requests)");
-    if (want_map(c, m, "'server_tools'") < 0 || only_keys(c, m, keys, "'server_tools'") < 0)
+        return ytree_bad(&c->e, NULL,
+                         "no 'server_tools'; expected web_search_per_1000 and "
+                         "web_fetch_per_1000 (USD per 1,000 requests)");
+    if (want_map(c, m, "'server_tools'") < 0 ||
+        ytree_only_keys(&c->e, m, keys, "'server_tools'") < 0)
         return -1;
     for (int k = 0; k < 2; k++) {
         const struct ynode *v = ytree_get(m, keys[k]);
         if (!v)
-            return bad(c, m, "'server_tools' has no '%s'; expected USD per 1,000 requests",
-                       keys[k]);
+            return ytree_bad(
+                &c->e, m, "'server_tools' has no '%s'; expected USD per 1,000 requests", keys[k]);
         if (want_number(c, v, keys[k], 0, MAX_RATE, &c->server_tools[k]) < 0)
             return -1;
     }
@@ -268,9 +236,10 @@ static int read_fallback(struct ctx *c, const struct ynode *m)
                                         "cache_write_1h", "cache_read", "web_search_per_1000",
                                         "web_fetch_per_1000", NULL };
     if (!m)
-        return bad(c, NULL, "no 'fallback'; expected the rates that price a model the table "
-                   "does not know (never $0)");
-    if (want_map(c, m, "'fallback'") < 0 || only_keys(c, m, keys, "'fallback'") < 0)
+        return ytree_bad(&c->e, NULL,
+                         "no 'fallback'; expected the rates that price a model the table "
+                         "does not know (never $0)");
+    if (want_map(c, m, "'fallback'") < 0 || ytree_only_keys(&c->e, m, keys, "'fallback'") < 0)
         return -1;
     const struct ynode *tier = ytree_get(m, "tier");
     snprintf(c->t->fallback_tier, sizeof c->t->fallback_tier, "%s",
@@ -278,7 +247,7 @@ static int read_fallback(struct ctx *c, const struct ynode *m)
     if (read_rates(c, m, &c->t->fallback, "'fallback'") < 0)
         return -1;
     if (c->t->fallback.r[COST_INPUT] <= 0 || c->t->fallback.r[COST_OUTPUT] <= 0)
-        return bad(c, m, "'fallback' prices input or output at $0; expected a real tier");
+        return ytree_bad(&c->e, m, "'fallback' prices input or output at $0; expected a real tier");
     return 0;
 }
 
@@ -288,16 +257,17 @@ static int read_top(struct ctx *c, const struct ynode *root)
                                         "server_tools", "fallback", "multipliers", "models",
                                         NULL };
     if (!root)
-        return bad(c, NULL, "the file is empty; expected version: 1 and a 'models' list");
-    if (want_map(c, root, "the file") < 0 || only_keys(c, root, keys, "the file") < 0)
+        return ytree_bad(&c->e, NULL, "the file is empty; expected version: 1 and a 'models' list");
+    if (want_map(c, root, "the file") < 0 || ytree_only_keys(&c->e, root, keys, "the file") < 0)
         return -1;
     const struct ynode *v = ytree_get(root, "version");
     if (!v || v->type != Y_SCALAR || strcmp(v->value, "1") != 0)
-        return bad(c, v ? v : root, "'version' is missing or not 1; expected version: 1");
+        return ytree_bad(&c->e, v ? v : root, "'version' is missing or not 1; expected version: 1");
     const struct ynode *ttl = ytree_get(root, "cache_write_default_ttl");
     if (ttl && (ttl->type != Y_SCALAR ||
                 (strcmp(ttl->value, "5m") != 0 && strcmp(ttl->value, "1h") != 0)))
-        return bad(c, ttl, "'cache_write_default_ttl' is not 5m or 1h; expected 5m or 1h");
+        return ytree_bad(&c->e, ttl,
+                         "'cache_write_default_ttl' is not 5m or 1h; expected 5m or 1h");
     c->t->default_ttl_1h = ttl && strcmp(ttl->value, "1h") == 0;
     if (read_server_tools(c, ytree_get(root, "server_tools")) < 0 ||
         read_fallback(c, ytree_get(root, "fallback")) < 0 ||
@@ -314,7 +284,7 @@ int prices_parse(const char *name, const char *text, size_t len, struct price_ta
     memset(t, 0, sizeof *t);
     if (ytree_parse(name, text, len, &root, err, errlen) < 0)
         return -1;
-    struct ctx c = { .name = name, .err = err, .errlen = errlen, .t = t };
+    struct ctx c = { .e = { name, err, errlen }, .t = t };
     int rc = read_top(&c, root);
     ytree_free(root);
     return rc;
@@ -326,7 +296,7 @@ int prices_load(const char *path, struct price_table *t, char *err, size_t errle
     memset(t, 0, sizeof *t);
     if (ytree_load(path, &root, err, errlen) < 0)
         return -1;
-    struct ctx c = { .name = path, .err = err, .errlen = errlen, .t = t };
+    struct ctx c = { .e = { path, err, errlen }, .t = t };
     int rc = read_top(&c, root);
     ytree_free(root);
     return rc;

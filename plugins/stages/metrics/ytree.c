@@ -24,21 +24,29 @@ struct build {
     int docs;
 };
 
+/* "NAME:LINE:COL: message" (no place when line is 0), control characters
+ * shown as '?': a file's bytes must not reach a log line raw. */
+static void vreport(char *err, size_t errlen, const char *name, unsigned line, unsigned col,
+                    const char *fmt, va_list ap)
+{
+    int k = line ? snprintf(err, errlen, "%s:%u:%u: ", name, line, col)
+                 : snprintf(err, errlen, "%s: ", name);
+    if (k >= 0 && (size_t)k < errlen)
+        vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
+    for (char *p = err; *p; p++)
+        if ((unsigned char)*p < 0x20)
+            *p = '?';
+}
+
 static void errf(struct build *b, unsigned line, unsigned col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static void errf(struct build *b, unsigned line, unsigned col, const char *fmt, ...)
 {
-    int n = snprintf(b->err, b->errlen, "%s:%u:%u: ", b->name, line, col);
-    if (n < 0 || (size_t)n >= b->errlen)
-        return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(b->err + n, b->errlen - (size_t)n, fmt, ap);
+    vreport(b->err, b->errlen, b->name, line, col, fmt, ap);
     va_end(ap);
-    for (char *p = b->err; *p; p++)
-        if ((unsigned char)*p < 0x20)
-            *p = '?';
 }
 
 void ytree_free(struct ynode *n)
@@ -316,4 +324,33 @@ const struct ynode *ytree_get(const struct ynode *map, const char *key)
         if (strcmp(map->keys[i], key) == 0)
             return map->items[i];
     return NULL;
+}
+
+int ytree_bad(const struct ytree_err *e, const struct ynode *n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(e->err, e->errlen, e->name, n ? n->line : 0, n ? n->column : 0, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int ytree_only_keys(const struct ytree_err *e, const struct ynode *map,
+                    const char *const *allowed, const char *what)
+{
+    for (size_t i = 0; i < map->n; i++) {
+        bool known = false;
+        for (const char *const *a = allowed; *a && !known; a++)
+            known = strcmp(*a, map->keys[i]) == 0;
+        if (known)
+            continue;
+        char list[400] = "";
+        size_t o = 0;
+        for (const char *const *a = allowed; *a && o < sizeof list; a++)
+            o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", o ? ", " : "", *a);
+        struct ynode at = { .line = map->key_lines[i], .column = 1 };
+        return ytree_bad(e, &at, "unknown key '%.60s' in %s; expected one of %s", map->keys[i],
+                         what, list);
+    }
+    return 0;
 }

@@ -39,4 +39,21 @@ void ytree_free(struct ynode *n);
 /* The value under `key` in a mapping, or NULL. */
 const struct ynode *ytree_get(const struct ynode *map, const char *key);
 
+/* Where a reader of one of these files writes its first error. */
+struct ytree_err {
+    const char *name;            /* the file, as messages name it */
+    char *err;
+    size_t errlen;
+};
+
+/* "NAME:LINE:COL: message" (or "NAME: message" for a NULL node) into
+ * e->err, control characters shown as '?'; returns -1. */
+int ytree_bad(const struct ytree_err *e, const struct ynode *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Refuse, with ytree_bad(), a key of `map` not in `allowed`
+ * (NULL-terminated); `what` names the mapping in the message. */
+int ytree_only_keys(const struct ytree_err *e, const struct ynode *map,
+                    const char *const *allowed, const char *what);
+
 #endif

@@ -25,6 +25,10 @@ struct anchor {
     const char *text;
     size_t len;
     uint32_t det;
+    /* The first four bytes (fewer for a shorter anchor) and the mask that
+     * keeps them: most bytes the pair gate lets through fail here, in a
+     * register, before any call to memcmp. */
+    uint32_t head, head_mask;
 };
 
 struct scrub_engine {
@@ -39,6 +43,9 @@ struct scrub_engine {
     uint8_t gate_single[256];  /* a one-byte anchor is c */
     uint64_t gate[1024];       /* bit c0 << 8 | c1: an anchor starts with c0 c1, or
                                   is the one byte c0 */
+    uint64_t gate3[1024];      /* bit triple(c0, c1, c2): an anchor of two bytes or
+                                  more starts so (common pairs, "se", "to", "pa",
+                                  rarely go on as an anchor does) */
     uint8_t key[SCRUB_KEY_LEN];
     /* byte classes inside a string: 0 plain ASCII, 1 quote, 2 backslash,
      * 3 control character, 4 start of a multi-byte sequence (filled once
@@ -61,6 +68,19 @@ static void set_gate(struct scrub_engine *e, uint8_t c0, uint8_t c1)
     e->gate[idx >> 6] |= (uint64_t)1 << (idx & 63);
 }
 
+/* Three bytes to one of 65536 bits: distinct triples may share a bit,
+ * which only lets more through to anchors_at(). */
+static unsigned triple(uint8_t c0, uint8_t c1, uint8_t c2)
+{
+    return (((unsigned)c0 << 8 | c1) ^ ((unsigned)c2 * 0x2f5u)) & 0xffffu;
+}
+
+static void set_gate3(struct scrub_engine *e, uint8_t c0, uint8_t c1, uint8_t c2)
+{
+    unsigned idx = triple(c0, c1, c2);
+    e->gate3[idx >> 6] |= (uint64_t)1 << (idx & 63);
+}
+
 static int engine_index_anchors(struct scrub_engine *e, char *err, size_t errlen)
 {
     size_t n = 0;
@@ -78,7 +98,11 @@ static int engine_index_anchors(struct scrub_engine *e, char *err, size_t errlen
         for (; a && *a; a++) {
             if (!**a)
                 continue; /* an empty anchor filters nothing */
-            e->anchors[e->nanchors++] = (struct anchor){ *a, strlen(*a), (uint32_t)d };
+            struct anchor *an = &e->anchors[e->nanchors++];
+            *an = (struct anchor){ *a, strlen(*a), (uint32_t)d, 0, 0 };
+            size_t h = an->len < 4 ? an->len : 4;
+            memcpy(&an->head, an->text, h);
+            memset(&an->head_mask, 0xff, h);
             any = true;
         }
         e->always[d] = !any;
@@ -94,7 +118,13 @@ static int engine_index_anchors(struct scrub_engine *e, char *err, size_t errlen
             for (unsigned c1 = 0; c1 < 256; c1++)
                 set_gate(e, c0, (uint8_t)c1);
         } else {
-            set_gate(e, c0, (uint8_t)a->text[1]);
+            uint8_t c1 = (uint8_t)a->text[1];
+            set_gate(e, c0, c1);
+            if (a->len > 2)
+                set_gate3(e, c0, c1, (uint8_t)a->text[2]);
+            else
+                for (unsigned c2 = 0; c2 < 256; c2++)
+                    set_gate3(e, c0, c1, (uint8_t)c2);
         }
     }
     for (int c = 0; c < 256; c++)
@@ -530,9 +560,13 @@ static size_t anchors_at(const struct scrub_engine *e, const uint8_t *s, size_t 
 {
     size_t found = 0;
     uint8_t c = s[i];
+    uint32_t here = 0;
+    memcpy(&here, s + i, n - i < 4 ? n - i : 4);
     for (uint32_t k = e->first_idx[c]; k < e->first_idx[c + 1]; k++) {
         const struct anchor *a = &e->anchors[k];
-        if (!flag[a->det] && a->len <= n - i && memcmp(s + i, a->text, a->len) == 0) {
+        if ((here & a->head_mask) != a->head || flag[a->det] || a->len > n - i)
+            continue;
+        if (a->len <= 4 || memcmp(s + i + 4, a->text + 4, a->len - 4) == 0) {
             flag[a->det] = 1;
             found++;
         }
@@ -541,23 +575,31 @@ static size_t anchors_at(const struct scrub_engine *e, const uint8_t *s, size_t 
 }
 
 /* The detectors whose anchors occur in text: one pass over the string,
- * one table lookup per byte pair. */
+ * one table lookup per byte triple (one-byte anchors apart); the last two
+ * positions have no triple, and take the pair and one-byte tables. */
 static void prefilter(const struct scrub_engine *e, const uint8_t *s, size_t n, uint8_t *flag)
 {
     memcpy(flag, e->always, e->ndets);
     size_t pending = e->anchored;
     if (!pending || n == 0)
         return;
-    for (size_t i = 0; i + 1 < n; i++) {
-        unsigned idx = (unsigned)s[i] << 8 | s[i + 1];
-        if (!(e->gate[idx >> 6] >> (idx & 63) & 1))
+    size_t i = 0;
+    for (; i + 2 < n; i++) {
+        unsigned idx = triple(s[i], s[i + 1], s[i + 2]);
+        if (!(e->gate3[idx >> 6] >> (idx & 63) & 1) && !e->gate_single[s[i]])
             continue;
         pending -= anchors_at(e, s, n, i, flag);
         if (!pending)
             return;
     }
-    if (e->gate_single[s[n - 1]])
-        anchors_at(e, s, n, n - 1, flag);
+    if (i + 1 < n) {
+        unsigned idx = (unsigned)s[i] << 8 | s[i + 1];
+        if (e->gate[idx >> 6] >> (idx & 63) & 1)
+            pending -= anchors_at(e, s, n, i, flag);
+        i++;
+    }
+    if (pending && i < n && e->gate_single[s[i]])
+        anchors_at(e, s, n, i, flag);
 }
 
 /* Merge the new matches (w->tmp) into the kept ones; both are sorted and
@@ -866,8 +908,12 @@ static bool value_skipped(const struct walk *w)
     const struct frame *f = &w->frames[w->depth - 1];
     if (f->skip)
         return true;
+    /* a container under a kept "data" or "id" (the type came first): a
+     * string there is deferred instead, see defer_member() */
     return f->is_obj && (f->key_kind == KEY_SKIP || f->key_kind == KEY_TYPE ||
-                         f->key_kind == KEY_TOOL_DOC);
+                         f->key_kind == KEY_TOOL_DOC ||
+                         (f->key_kind == KEY_DATA && f->keep_data) ||
+                         (f->key_kind == KEY_ID && f->keep_id));
 }
 
 static enum walk_rc push_frame(struct walk *w, bool is_obj)
