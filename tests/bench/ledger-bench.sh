@@ -248,8 +248,9 @@ pauses() { # MODE -> "rate max_wall p999_wall over_wall max_own p999_own over_ow
     echo "${rate:-?} $(cut -d' ' -f1 "$W/turns.$mode" | stats) $(cut -d' ' -f2 "$W/turns.$mode" | stats) $(wc -l <"$W/turns.$mode") $(cat "$W/futex.$mode")"
 }
 if command -v perf >/dev/null && perf record -q -a -o "$W/perf.try" -e sched:sched_switch -- sleep 0.1 2>/dev/null; then
-    read -r rate_on wmax_on wp_on wover_on omax_on op_on oover_on turns_on fn_on fmax_on < <(pauses on)
+    # off first: the rows section just before left the "on" writer busy
     read -r rate_off wmax_off wp_off wover_off omax_off op_off oover_off turns_off fn_off fmax_off < <(pauses off)
+    read -r rate_on wmax_on wp_on wover_on omax_on op_on oover_on turns_on fn_on fmax_on < <(pauses on)
     paused=1
 else
     echo "perf cannot trace here: event-loop pauses not measured" >&2
