@@ -17,6 +17,9 @@
  * Request headers, as in the Node mock:
  *   x-mock-events: N         text deltas in the SSE stream (default 50 -> 56 events)
  *   x-mock-event-delay-ms: D pause D ms before each event after the first
+ *   x-mock-delay-us: U       wait U microseconds before the response (so a
+ *                            closed-loop client is paced: C connections give
+ *                            at most C / U requests per microsecond)
  *
  * Usage: bench-upstream --cert C --key K [--host H] [--port P] [--port-file F]
  * Build: gcc -O2 -o bench-upstream bench-upstream.c \
@@ -138,6 +141,7 @@ struct stream {
     int32_t id;
     int is_post, is_stats;
     int n_events, delay_ms;
+    int delay_us, delayed;    /* x-mock-delay-us; the wait is over */
     int stream_mode;          /* body said "stream": true */
     char scan[MAX_BODY_SCAN]; /* request body prefix */
     size_t scan_len;
@@ -199,6 +203,8 @@ static void on_header(struct stream *s, const char *name, size_t nl, const char 
     else if (nl == 5 && !strncasecmp(name, ":path", 5)) s->is_stats = vl >= 8 && !memcmp(val, "/__stats", 8);
     else if (nl == 13 && !strncasecmp(name, "x-mock-events", 13)) { memcpy(tmp, val, l); tmp[l] = 0; s->n_events = atoi(tmp); }
     else if (nl == 21 && !strncasecmp(name, "x-mock-event-delay-ms", 21)) { memcpy(tmp, val, l); tmp[l] = 0; s->delay_ms = atoi(tmp); }
+    else if (nl == 15 && !strncasecmp(name, "x-mock-delay-us", 15)) { memcpy(tmp, val, l); tmp[l] = 0; s->delay_us = atoi(tmp); }
+    if (s->delay_us < 0 || s->delay_us > 10000000) s->delay_us = 0;
     if (s->n_events < 0) s->n_events = 0;
     if (s->n_events > 100000) s->n_events = 100000;
 }
@@ -289,8 +295,29 @@ static void h2_timer_cb(evutil_socket_t fd, short what, void *arg)
     if (h2_flush(s->c) < 0) conn_free(s->c);
 }
 
+static int h2_respond(struct conn *c, struct stream *s);
+
+static void h2_delay_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    struct stream *s = arg;
+    struct conn *c = s->c;
+    event_free(s->timer);
+    s->timer = NULL;
+    if (h2_respond(c, s) != 0)
+        nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+    if (h2_flush(c) < 0) conn_free(c);
+}
+
 static int h2_respond(struct conn *c, struct stream *s)
 {
+    if (s->delay_us > 0 && !s->delayed) {
+        s->delayed = 1; /* a stream closed meanwhile frees the timer with itself */
+        s->timer = evtimer_new(base, h2_delay_cb, s);
+        struct timeval tv = { s->delay_us / 1000000, s->delay_us % 1000000 };
+        evtimer_add(s->timer, &tv);
+        return 0;
+    }
     const char *ctype = prepare_response(s);
     nghttp2_nv nva[2 + N_EXTRA] = {
         { (uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE },
@@ -432,8 +459,28 @@ static void h1_timer_cb(evutil_socket_t fd, short what, void *arg)
     evtimer_add(s->timer, &tv);
 }
 
+static void h1_respond(struct conn *c, struct stream *s);
+
+static void h1_delay_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    struct stream *s = arg;
+    event_free(s->timer);
+    s->timer = NULL;
+    s->c->h1_cur = NULL;
+    h1_respond(s->c, s);
+}
+
 static void h1_respond(struct conn *c, struct stream *s)
 {
+    if (s->delay_us > 0 && !s->delayed) {
+        s->delayed = 1;
+        c->h1_cur = s; /* holds back a pipelined request, and conn_free frees s */
+        s->timer = evtimer_new(base, h1_delay_cb, s);
+        struct timeval tv = { s->delay_us / 1000000, s->delay_us % 1000000 };
+        evtimer_add(s->timer, &tv);
+        return;
+    }
     const char *ctype = prepare_response(s);
     struct evbuffer *out = bufferevent_get_output(c->bev);
     if (!s->stream_mode) {

@@ -2,7 +2,9 @@
  * ledger: one row per exchange, no content ever, written off the event
  * loop. The loop thread only copies a row into a bounded queue (a full
  * queue drops the row and counts it: a slow disk never stalls a request);
- * a writer thread takes the queue in batches, one transaction each.
+ * a writer thread takes the whole queue when a batch is full or
+ * LEDGER_FLUSH_MS after it last took it, and writes it in transactions of
+ * at most LEDGER_BATCH rows.
  *
  * Where rows go is one small interface, struct ledger_store, so another
  * store (PostgreSQL, for proxies sharing caps) can be added beside the
@@ -61,8 +63,10 @@ struct ledger_stats {
 
 struct ledger;
 
-#define LEDGER_QUEUE 16384           /* rows waiting for the writer, at most */
+/* Rows waiting for the writer, at most, while it writes as many again. */
+#define LEDGER_QUEUE 8192
 #define LEDGER_BATCH 1024            /* rows per transaction, at most */
+#define LEDGER_FLUSH_MS 250          /* a row waits at most this long for its batch */
 
 /* Start a writer for `path` (opened on its thread). NULL when out of
  * memory or no thread could start. */
