@@ -27,6 +27,9 @@ struct build {
 /* "NAME:LINE:COL: message" (no place when line is 0), control characters
  * shown as '?': a file's bytes must not reach a log line raw. */
 static void vreport(char *err, size_t errlen, const char *name, unsigned line, unsigned col,
+                    const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
+
+static void vreport(char *err, size_t errlen, const char *name, unsigned line, unsigned col,
                     const char *fmt, va_list ap)
 {
     int k = line ? snprintf(err, errlen, "%s:%u:%u: ", name, line, col)
