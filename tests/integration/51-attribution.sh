@@ -71,3 +71,27 @@ ok "Prometheus: by developer, team and class; no session id in a label"
 full=$(printf '%s' "$K_ALICE" | sha256sum | cut -c1-64)
 ! grep -q "$full" "$T/proxy.log" || fail "a full fingerprint is in the log"
 ok "no key (nor a full fingerprint) in the log or the metrics"
+
+# 260 keys nobody listed (more than the 256 developer labels), then dave is
+# listed and the configuration reloaded: dave keeps his own name in the
+# metrics (and so in the caps); the strangers past the limit share "other".
+i=0
+while [ "$i" -lt 260 ]; do
+    [ "$i" = 0 ] || echo next
+    printf 'url = "%s/v1/messages"\nheader = "x-api-key: sk-ant-api03-crowd-%04d"\n' "$PURL" "$i"
+    printf 'header = "content-type: application/json"\nheader = "x-mock-input-tokens: 10"\n'
+    printf 'data = "{\\"model\\":\\"claude-haiku-4-5\\",\\"max_tokens\\":8,\\"messages\\":[]}"\n'
+    printf 'cacert = "%s"\nmax-time = 30\nfail\nsilent\nshow-error\noutput = "/dev/null"\n' "$T/cert.pem"
+    i=$((i + 1))
+done >"$T/crowd.curl"
+curl -sS --parallel --parallel-max 16 -K "$T/crowd.curl" || fail "the crowd's requests failed"
+[ "$(metrics 'Object.keys(j.costs.by_developer).length')" -le 257 ] || fail "more labels than the limit"
+metrics 'j.costs.by_developer.other ? "yes" : "no"' | grep -qx yes || fail "the crowd past the limit is not 'other'"
+K_DAVE=sk-ant-api03-dave-fake-0005
+add_developer dave web "$K_DAVE"
+kill -HUP "$PROXY_PID"
+wait_for 10 grep -q 'developers: 4 developers' "$T/proxy.log" || fail "no reload with dave"
+send "x-api-key: $K_DAVE" main 1000 0                # $0.001
+[ "$(metrics 'j.costs.by_developer.dave ? j.costs.by_developer.dave.total_usd : "none"')" = 0.001 ] ||
+    fail "dave after 260 strangers: $(metrics 'JSON.stringify(j.costs.by_developer.dave || j.costs.by_developer.other)')"
+ok "a listed developer keeps his name after 260 unlisted keys (the strangers past 256 are 'other')"

@@ -159,13 +159,19 @@ START_TEST(unknown_model_at_fallback_never_zero)
 }
 END_TEST
 
-START_TEST(longest_prefix_wins)
+START_TEST(a_snapshot_date_and_nothing_else_names_the_same_model)
 {
     ck_assert_str_eq(prices_lookup(&t, "claude-s", when)->id, "claude-s");
     ck_assert_str_eq(prices_lookup(&t, "claude-s-20250101", when)->id, "claude-s");
+    ck_assert_str_eq(prices_lookup(&t, "claude-s@20250101", when)->id, "claude-s");
     ck_assert_str_eq(prices_lookup(&t, "claude-s-4", when)->id, "claude-s-4");
     ck_assert_str_eq(prices_lookup(&t, "claude-s-4-20250101", when)->id, "claude-s-4");
     ck_assert_ptr_null(prices_lookup(&t, "claude", when));
+    /* a point release is another model, not its older sibling */
+    ck_assert_ptr_null(prices_lookup(&t, "claude-s-5", when));
+    ck_assert_ptr_null(prices_lookup(&t, "claude-s-4-1", when));
+    ck_assert_ptr_null(prices_lookup(&t, "claude-s-2025010", when));
+    ck_assert_ptr_null(prices_lookup(&t, "claude-s-202501011", when));
 }
 END_TEST
 
@@ -303,7 +309,7 @@ int main(void)
     tcase_add_test(tc, multiplier_for_listed_models);
     tcase_add_test(tc, dated_price_change);
     tcase_add_test(tc, unknown_model_at_fallback_never_zero);
-    tcase_add_test(tc, longest_prefix_wins);
+    tcase_add_test(tc, a_snapshot_date_and_nothing_else_names_the_same_model);
     suite_add_tcase(s, tc);
     TCase *tf = tcase_create("file");
     tcase_add_test(tf, broken_files_name_their_line);

@@ -58,11 +58,23 @@ static void seed_one(void *arg, const char *name, uint64_t value)
 int labelset_init(struct labelset *s, const struct apx_host *h, const char *family,
                   const char *label, size_t cap)
 {
+    return labelset_init_listed(s, h, family, label, cap, NULL, 0, 0);
+}
+
+int labelset_init_listed(struct labelset *s, const struct apx_host *h, const char *family,
+                         const char *label, size_t cap, const void *first, size_t nfirst,
+                         size_t stride)
+{
     memset(s, 0, sizeof *s);
     s->label = label;
     s->cap = cap;
     if (!(s->v = calloc(cap ? cap : 1, sizeof *s->v)))
         return -1;
+    for (size_t i = 0; i < nfirst; i++) {
+        char v[LABEL_VALUE_MAX];
+        label_clean((const char *)first + i * stride, v, sizeof v);
+        add(s, v);
+    }
     struct seed sd = { .s = s };
     snprintf(sd.pattern, sizeof sd.pattern, "%s=\"", label);
     h->counter_each(h, family, seed_one, &sd);

@@ -318,13 +318,23 @@ void prices_free(struct price_table *t)
     memset(t, 0, sizeof *t);
 }
 
-/* Does `id` name `model`: the same, or its start followed by '-'? */
+/* Does `id` name `model`: the same, or the same with a snapshot date
+ * (claude-sonnet-4-5-20250929, Vertex's claude-sonnet-4-5@20250929)? Any
+ * other suffix is another model: claude-opus-4-9 must not take
+ * claude-opus-4's price silently, but the fallback tier and its log line. */
 static size_t id_match(const char *id, const char *model)
 {
     size_t n = strlen(id);
     if (strncmp(id, model, n) != 0)
         return 0;
-    return model[n] == '\0' || model[n] == '-' ? n : 0;
+    if (model[n] == '\0')
+        return n;
+    if (model[n] != '-' && model[n] != '@')
+        return 0;
+    for (size_t i = 1; i <= 8; i++)
+        if (model[n + i] < '0' || model[n + i] > '9')
+            return 0;
+    return model[n + 9] == '\0' ? n : 0;
 }
 
 const struct price_entry *prices_lookup(const struct price_table *t, const char *model,

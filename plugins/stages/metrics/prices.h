@@ -79,8 +79,8 @@ int prices_parse(const char *name, const char *text, size_t len, struct price_ta
                  char *err, size_t errlen);
 void prices_free(struct price_table *t);
 
-/* The entry that prices `model` at `when`: the exact id, else the longest
- * id that `model` starts with followed by '-'; of that id's entries the
+/* The entry that prices `model` at `when`: the exact id, else the id
+ * that `model` is with a snapshot date ("-YYYYMMDD" or "@YYYYMMDD"); of that id's entries the
  * latest whose `since` is not after `when` (the earliest if all are).
  * NULL if none matches. */
 const struct price_entry *prices_lookup(const struct price_table *t, const char *model,
