@@ -95,3 +95,13 @@ send "x-api-key: $K_DAVE" main 1000 0                # $0.001
 [ "$(metrics 'j.costs.by_developer.dave ? j.costs.by_developer.dave.total_usd : "none"')" = 0.001 ] ||
     fail "dave after 260 strangers: $(metrics 'JSON.stringify(j.costs.by_developer.dave || j.costs.by_developer.other)')"
 ok "a listed developer keeps his name after 260 unlisted keys (the strangers past 256 are 'other')"
+
+# The shipped developers.yaml takes the line `developer add` prints,
+# appended as it says.
+cp "$top_srcdir/etc/developers.yaml" "$T/shipped-developers.yaml"
+printf '%s' "$K_DAVE" | "$PROXY_BIN" developer add erin --team web >>"$T/shipped-developers.yaml" 2>/dev/null
+DEVELOPERS=$T/shipped-developers.yaml write_config
+"$PROXY_BIN" --check-config --config "$T/proxy.env" >"$T/check.out" 2>&1 ||
+    fail "the shipped file with one line appended: $(grep -v '^20' "$T/check.out" | head -3)"
+grep -q 'developers: 1 developers, 0 teams' "$T/check.out" || fail "erin not read: $(cat "$T/check.out")"
+ok "the shipped developers.yaml with a line appended as 'developer add' says: 1 developer"

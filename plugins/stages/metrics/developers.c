@@ -134,7 +134,9 @@ static int read_team(struct ctx *c, const struct ynode *m, struct developers *t,
 static int read_list(struct ctx *c, const struct ynode *list, const char *key, size_t *count)
 {
     *count = 0;
-    if (!list)
+    /* "developers:" with nothing after it yet is an empty list, so that the
+     * lines `developer add` prints can be appended to the shipped file */
+    if (!list || (list->type == Y_SCALAR && !list->quoted && list->value[0] == '\0'))
         return 0;
     if (list->type != Y_LIST)
         return ytree_bad(&c->e, list, "'%s' is not a list; expected - {...} items", key);
