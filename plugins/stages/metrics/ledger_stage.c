@@ -10,6 +10,19 @@
 
 #include "metrics.h"
 
+static bool any_monthly_cap(const struct developers *d)
+{
+    if (d->default_caps.monthly)
+        return true;
+    for (size_t i = 0; i < d->n; i++)
+        if (d->d[i].caps.monthly)
+            return true;
+    for (size_t i = 0; i < d->nt; i++)
+        if (d->t[i].caps.monthly)
+            return true;
+    return false;
+}
+
 int ledger_stage_init(struct metrics *m, struct apx_error *err)
 {
     const struct apx_host *h = m->host;
@@ -22,6 +35,10 @@ int ledger_stage_init(struct metrics *m, struct apx_error *err)
     int64_t retention = 0;
     if (h->setting(h, "LEDGER_RETENTION_DAYS", days, sizeof days))
         retention = strtoll(days, NULL, 10);
+    if (retention > 0 && retention < 31 && any_monthly_cap(&m->devs))
+        h->log(h, APX_LOG_WARN, "ledger: LEDGER_RETENTION_DAYS=%lld keeps less than a month, so "
+               "after a restart the monthly caps count only the spend still in the ledger; "
+               "allowed: 31 or more (or 0) with monthly caps", (long long)retention);
     struct { struct apx_counter **c; const char *name; } v[] = {
         { &m->ledger_written, "ledger_rows_written_total" },
         { &m->ledger_dropped, "ledger_rows_dropped_total" },
