@@ -47,6 +47,9 @@ expect 'j.costs.by_class.main.total_nanousd' 6500000
 expect 'j.costs.by_class.subagent.total_nanousd' 2000000
 expect 'j.costs.by_class.compaction.total_nanousd' 10000000
 expect 'j.costs.by_class.none.total_nanousd' 2000000
+expect 'j.costs.by_class.main.requests' 2
+expect 'j.costs.by_class.subagent.requests' 1
+expect 'j.costs.by_class.none.requests' 2
 fp=$(printf '%s' "$K_STRANGER" | sha256sum | cut -c1-8)
 expect "j.costs.by_developer['unknown:$fp'].total_nanousd" 1000000
 expect "j.costs.by_developer['unknown:none'].total_nanousd" 1000000
@@ -62,6 +65,7 @@ has() { grep -qxF "$1" "$T/prom.txt" || fail "missing line: $1"; }
 has 'anthropic_proxy_cost_by_developer_usd_total{developer="alice",team="core"} 0.003500000'
 has 'anthropic_proxy_cost_by_team_usd_total{team="core"} 0.008500000'
 has 'anthropic_proxy_cost_by_class_usd_total{class="compaction"} 0.010000000'
+has 'anthropic_proxy_requests_by_class_total{class="main"} 2'
 has 'anthropic_proxy_requests_by_developer_total{developer="bob",team="core"} 1'
 has "anthropic_proxy_requests_by_developer_total{developer=\"unknown:$fp\",team=\"unknown\"} 1"
 # the labels are developer, team, model, kind and class only: no session, no id

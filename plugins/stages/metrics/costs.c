@@ -101,6 +101,8 @@ void costs_attribute(struct metrics *m, const struct who *w, const struct cost *
     h->counter_add(h->counter(h, name), 1);
     snprintf(name, sizeof name, "requests_by_team_total{team=\"%s\"}", team);
     h->counter_add(h->counter(h, name), 1);
+    snprintf(name, sizeof name, "requests_by_class_total{class=\"%s\"}", who_class_label(w));
+    h->counter_add(h->counter(h, name), 1);
     if (!c)
         return;
     snprintf(name, sizeof name, "cost_by_developer_nanousd_total{developer=\"%s\",team=\"%s\"}",

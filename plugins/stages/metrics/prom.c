@@ -49,6 +49,7 @@ static const struct {
     { "cost_by_class_usd_total", "Cost of the responses, USD, by Claude Code request class (none when not sent)." },
     { "requests_by_developer_total", "Proxied requests by developer (at most 256, then other) and team." },
     { "requests_by_team_total", "Proxied requests by team (at most 64, then other)." },
+    { "requests_by_class_total", "Proxied requests by Claude Code request class (none when not sent)." },
     { "prices_unknown_model_requests_total", "Responses of models the price table does not know (priced at its fallback tier)." },
     { "server_tool_web_fetch_requests_total", "Web fetches run by the server tool, by model." },
     { "ledger_rows_written_total", "Ledger rows written to the store." },

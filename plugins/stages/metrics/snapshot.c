@@ -231,6 +231,9 @@ static void who_costs(json_t *o, const struct metrics_snapshot *s)
             add_figure(who_entry(team, t, NULL), "requests", v);
         else if (starts_with(name, "cost_by_team_nanousd_total{") && has_t)
             add_nano(who_entry(team, t, NULL), "total", v);
+        else if (starts_with(name, "requests_by_class_total{") &&
+                 label_of(name, "class", c, sizeof c))
+            add_figure(who_entry(cls, c, NULL), "requests", v);
         else if (starts_with(name, "cost_by_class_nanousd_total{") &&
                  label_of(name, "class", c, sizeof c))
             add_nano(who_entry(cls, c, NULL), "total", v);
