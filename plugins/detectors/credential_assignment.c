@@ -293,6 +293,7 @@ struct value {
     bool code;        /* the line is code: plain identifiers are references */
     bool auth;        /* the name is an "auth": a word of letters is a mode */
     bool token;       /* the name is "token": a lower-case word is a token type */
+    bool colon;       /* name: value (YAML and the like), where !x is a tag */
 };
 
 static bool dotted_path(const char *v, size_t n)
@@ -396,8 +397,11 @@ static bool ends_with_here(const char *v, size_t n)
     return n > 5 && (v[n - 5] == '-' || v[n - 5] == '_') && equals_ci(v + n - 4, 4, "here");
 }
 
-/* Values that stand for a credential or for nothing. */
-static bool placeholder(const char *v, size_t n)
+/* Values that stand for a credential or for nothing. `quote` is the
+ * value's quote character (0 when bare): inside single quotes $X is
+ * literal, and a quoted value is a <...>, [...] or {...} template only
+ * when it closes where it ends ("[REDACTED]", not "[Br4cket]Pw"). */
+static bool placeholder(const char *v, size_t n, char quote, bool colon)
 {
     static const char *const words[] = {
         "none", "null", "nil", "true", "false", "undefined", "yes", "no", "on", "off",
@@ -411,12 +415,14 @@ static bool placeholder(const char *v, size_t n)
     static const char *const starts[] = { "your", "replace", "insert", "enter_", "enter-",
                                           "changeme", "change_me", "change-me", NULL };
     unsigned char a = (unsigned char)v[0];
-    if (a == '$' && n > 1 && (is_alpha((unsigned char)v[1]) || v[1] == '_' || v[1] == '{' ||
-                              v[1] == '('))
+    if (a == '$' && quote != '\'' && n > 1 &&
+        (is_alpha((unsigned char)v[1]) || v[1] == '_' || v[1] == '{' || v[1] == '('))
         return true;
-    if (a == '{' || a == '[' || a == '*' || a == '`' || a == '<' || (a == '%' && v[n - 1] == '%'))
+    unsigned char z = (unsigned char)v[n - 1];
+    if ((a == '{' && (!quote || z == '}')) || (a == '[' && (!quote || z == ']')) ||
+        (a == '<' && (!quote || z == '>')) || a == '*' || a == '`' || (a == '%' && z == '%'))
         return true;
-    if (a == '!' && n > 1 && plain_identifier(v + 1, n - 1))
+    if (a == '!' && !quote && colon && n > 1 && plain_identifier(v + 1, n - 1))
         return true; /* a YAML tag: !vault, !Ref, !secret db_password */
     if (contains_ci(v, n, "your-") || contains_ci(v, n, "your_") ||
         contains_ci(v, n, "example"))
@@ -441,7 +447,8 @@ static bool credential_value(const char *t, const struct value *v)
 {
     const char *s = t + v->s;
     size_t n = v->e - v->s;
-    if (n < MIN_VALUE || n > MAX_VALUE || placeholder(s, n))
+    char quote = v->quoted && v->s > 0 && is_quote((unsigned char)t[v->s - 1]) ? t[v->s - 1] : 0;
+    if (n < MIN_VALUE || n > MAX_VALUE || placeholder(s, n, quote, v->colon))
         return false;
     if (only_digits(s, n) && n < MIN_DIGITS)
         return false;
@@ -645,6 +652,7 @@ static bool assignment_at(const char *t, size_t len, size_t op, struct value *v)
         !credential_name(t + nm.s, nm.e - nm.s, &v->auth))
         return false;
     v->token = equals_ci(t + nm.s, nm.e - nm.s, "token");
+    v->colon = t[op] == ':';
     if (test_result(t, &nm, op))
         return false;
     size_t vstart = i;
@@ -791,6 +799,9 @@ static const char *const must_match[] = {
     "DB_PASS=s3cret-pass",
     "  pass: Tr0ub4dor-x9",
     "PGPASSWORD=s3cretPw9 psql -h db -U app",
+    "password: '$uperSecret2024'",
+    "password: \"[Br4cket]Pw9\"",
+    "DB_PASSWORD=!Hunter2024",
     "DB_PASSWORD_REPLICA=\"r3plica!Pass\"",
     NULL,
 };
@@ -798,6 +809,10 @@ static const char *const must_match[] = {
 static const char *const must_not_match[] = {
     "DB_PASSWORD=${DB_PASSWORD}",
     "PASS: tests/unit/check_scrub",
+    "password: \"[REDACTED]\"",
+    "password: \"<your-password-here>\"",
+    "DB_PASSWORD=\"$DB_PASSWORD_FROM_VAULT\"",
+    "password: !vault_lookup",
     "XPASS: tests/integration/07-reload.sh",
     "echo \"PASS: tests/deploy/deb-install.sh (dpkg -i)\"",
     "export API_TOKEN=$API_TOKEN",
