@@ -16,22 +16,24 @@ static void add(const struct apx_host *h, const char *name, int64_t v)
         h->counter_add(h->counter(h, name), (uint64_t)v);
 }
 
-/* The teams' labels: every team developers.yaml names (under teams: or on
- * a developer) has its place before the teams seen in the counters. */
-static int team_labels_init(struct metrics *m)
+/* The developers' and teams' labels: every name developers.yaml gives
+ * (a team under teams: or on a developer) has its place before the names
+ * seen in the counters. */
+static int listed_labels_init(struct metrics *m)
 {
-    size_t n = m->devs.nt + m->devs.n;
-    char (*names)[DEV_NAME_MAX] = calloc(n ? n : 1, sizeof *names);
-    if (!names)
+    const struct developers *d = &m->devs;
+    if (labelset_new(&m->developer_labels, "developer", COSTS_MAX_DEVELOPERS) < 0 ||
+        labelset_new(&m->team_labels, "team", COSTS_MAX_TEAMS) < 0)
         return -1;
-    for (size_t i = 0; i < m->devs.nt; i++)
-        memcpy(names[i], m->devs.t[i].name, DEV_NAME_MAX);
-    for (size_t i = 0; i < m->devs.n; i++)
-        memcpy(names[m->devs.nt + i], m->devs.d[i].team, DEV_NAME_MAX);
-    int rv = labelset_init_listed(&m->team_labels, m->host, "requests_by_team_total{", "team",
-                                  COSTS_MAX_TEAMS, names, n, sizeof *names);
-    free(names);
-    return rv;
+    for (size_t i = 0; i < d->n; i++)
+        labelset_keep(&m->developer_labels, d->d[i].name);
+    for (size_t i = 0; i < d->nt; i++)
+        labelset_keep(&m->team_labels, d->t[i].name);
+    for (size_t i = 0; i < d->n; i++)
+        labelset_keep(&m->team_labels, d->d[i].team);
+    labelset_seed(&m->developer_labels, m->host, "requests_by_developer_total{");
+    labelset_seed(&m->team_labels, m->host, "requests_by_team_total{");
+    return 0;
 }
 
 int costs_init(struct metrics *m, struct apx_error *err)
@@ -67,10 +69,7 @@ int costs_init(struct metrics *m, struct apx_error *err)
     if (labelset_init(&m->models, h, "cost_nanousd_total{", "model", COSTS_MAX_MODELS) < 0 ||
         labelset_init(&m->unknown_models, h, "prices_unknown_model_requests_total{", "model",
                       COSTS_MAX_MODELS) < 0 ||
-        labelset_init_listed(&m->developer_labels, h, "requests_by_developer_total{",
-                             "developer", COSTS_MAX_DEVELOPERS, m->devs.d ? m->devs.d->name : NULL,
-                             m->devs.n, sizeof *m->devs.d) < 0 ||
-        team_labels_init(m) < 0) {
+        listed_labels_init(m) < 0) {
         snprintf(err->message, sizeof err->message, "out of memory");
         costs_fini(m);
         return -1;

@@ -55,29 +55,34 @@ static void seed_one(void *arg, const char *name, uint64_t value)
     add(sd->s, v);
 }
 
-int labelset_init(struct labelset *s, const struct apx_host *h, const char *family,
-                  const char *label, size_t cap)
-{
-    return labelset_init_listed(s, h, family, label, cap, NULL, 0, 0);
-}
-
-int labelset_init_listed(struct labelset *s, const struct apx_host *h, const char *family,
-                         const char *label, size_t cap, const void *first, size_t nfirst,
-                         size_t stride)
+int labelset_new(struct labelset *s, const char *label, size_t cap)
 {
     memset(s, 0, sizeof *s);
     s->label = label;
     s->cap = cap;
-    if (!(s->v = calloc(cap ? cap : 1, sizeof *s->v)))
-        return -1;
-    for (size_t i = 0; i < nfirst; i++) {
-        char v[LABEL_VALUE_MAX];
-        label_clean((const char *)first + i * stride, v, sizeof v);
-        add(s, v);
-    }
+    return (s->v = calloc(cap ? cap : 1, sizeof *s->v)) ? 0 : -1;
+}
+
+void labelset_keep(struct labelset *s, const char *value)
+{
+    char v[LABEL_VALUE_MAX];
+    label_clean(value, v, sizeof v);
+    add(s, v);
+}
+
+void labelset_seed(struct labelset *s, const struct apx_host *h, const char *family)
+{
     struct seed sd = { .s = s };
-    snprintf(sd.pattern, sizeof sd.pattern, "%s=\"", label);
+    snprintf(sd.pattern, sizeof sd.pattern, "%s=\"", s->label);
     h->counter_each(h, family, seed_one, &sd);
+}
+
+int labelset_init(struct labelset *s, const struct apx_host *h, const char *family,
+                  const char *label, size_t cap)
+{
+    if (labelset_new(s, label, cap) < 0)
+        return -1;
+    labelset_seed(s, h, family);
     return 0;
 }
 

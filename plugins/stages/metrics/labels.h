@@ -27,13 +27,13 @@ struct labelset {
  * 0, or -1 when out of memory. */
 int labelset_init(struct labelset *s, const struct apx_host *h, const char *family,
                   const char *label, size_t cap);
-/* The same, with the `nfirst` values first[i * stride] (each a string at
- * the start of a record of `stride` bytes: the developers or the teams of
- * developers.yaml) given their places before the seeds, so that values
- * nobody listed cannot push the listed ones into "other". */
-int labelset_init_listed(struct labelset *s, const struct apx_host *h, const char *family,
-                         const char *label, size_t cap, const void *first, size_t nfirst,
-                         size_t stride);
+/* The same in three steps, so that values can be given their places
+ * before the seeds (the developers and teams developers.yaml lists: values
+ * nobody listed must not push them into "other"): an empty set, a value
+ * kept (cleaned; ignored when the set is full), then the seeds. */
+int labelset_new(struct labelset *s, const char *label, size_t cap);
+void labelset_keep(struct labelset *s, const char *value);
+void labelset_seed(struct labelset *s, const struct apx_host *h, const char *family);
 void labelset_free(struct labelset *s);
 
 /* `value` made safe for a label (printable, no quote or backslash, at most
