@@ -18,9 +18,15 @@
 
 enum format { F_TABLE, F_CSV, F_JSON };
 
+/* The ledger file's layout (plugins/stages/metrics/ledger_sqlite.c): from
+ * user_version 2 on, a row's id is at least its time_ms times this, so
+ * `id >= since * ID_PER_MS` finds the range on the table's own key. */
+#define ID_PER_MS 1000
+
 struct query {
     const char *path;
     int64_t since_ms, until_ms;
+    int64_t id_floor;                /* no row of since_ms or later has a smaller id */
     const char *by;
     enum format format;
 };
@@ -111,6 +117,20 @@ static void usd(char *buf, size_t size, int64_t nano)
              (long long)(micro % 1000000));
 }
 
+/* The smallest id a row of since_ms or later can have in this file. */
+static int64_t id_floor(sqlite3 *db, int64_t since_ms)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t version = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (version < 2 || since_ms <= 0)
+        return INT64_MIN; /* the first layout: ids 1, 2, 3... and an index on time_ms */
+    return since_ms > INT64_MAX / ID_PER_MS ? INT64_MAX : since_ms * ID_PER_MS;
+}
+
 static sqlite3_stmt *prepare(sqlite3 *db, const char *sql, const struct query *q)
 {
     sqlite3_stmt *st = NULL;
@@ -120,6 +140,7 @@ static sqlite3_stmt *prepare(sqlite3 *db, const char *sql, const struct query *q
     }
     sqlite3_bind_int64(st, 1, q->since_ms);
     sqlite3_bind_int64(st, 2, q->until_ms);
+    sqlite3_bind_int64(st, 3, q->id_floor);
     return st;
 }
 
@@ -140,7 +161,7 @@ static int report(sqlite3 *db, const struct query *q)
              " sum(cache_read_tokens), sum(cache_write_5m_tokens), sum(cache_write_1h_tokens),"
              " sum(web_search_requests), sum(cost_nanousd), sum(cache_savings_nanousd)"
              " FROM exchanges"
-             " WHERE time_ms >= ?1 AND time_ms < ?2 GROUP BY 1 ORDER BY 10 DESC, 1",
+             " WHERE id >= ?3 AND time_ms >= ?1 AND time_ms < ?2 GROUP BY 1 ORDER BY 10 DESC, 1",
              expr);
     sqlite3_stmt *st = prepare(db, sql, q);
     if (!st)
@@ -228,7 +249,8 @@ static int export_rows(sqlite3 *db, const struct query *q)
                                " cache_savings_nanousd,"
                                " duration_ms, ttfb_ms, retries, client_retries, request_id,"
                                " client_request_id, client_version FROM exchanges"
-                               " WHERE time_ms >= ?1 AND time_ms < ?2 ORDER BY time_ms, id", q);
+                               " WHERE id >= ?3 AND time_ms >= ?1 AND time_ms < ?2"
+                               " ORDER BY time_ms, id", q);
     if (!st)
         return 1;
     int n = sqlite3_column_count(st), rc;
@@ -359,6 +381,7 @@ int ledger_command(int argc, char **argv, char *const *envp)
         return 1;
     }
     sqlite3_busy_timeout(db, 5000);
+    q.id_floor = id_floor(db, q.since_ms);
     rc = is_report ? report(db, &q) : export_rows(db, &q);
     sqlite3_close(db);
     return rc;

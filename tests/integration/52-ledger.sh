@@ -119,3 +119,30 @@ wait_for 10 count6 || fail "rows after a supervisor restart: $(ledger export --f
 ledger report --format csv | grep -qx 'carol,web,3,30000,3000,0,0,0,0,0.045000,0.000000' ||
     fail "carol after the restart: $(ledger report --format csv)"
 ok "the ledger survived a reload and a supervisor restart: 6 rows, carol \$0.045"
+
+# a file of the first layout (ids 1, 2, 3..., an index on time_ms, no
+# user_version): ledger report and export read it as before
+python3 - "$T/old.sqlite" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.executescript("""
+CREATE TABLE exchanges (id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL,
+  developer TEXT NOT NULL, team TEXT NOT NULL, session TEXT, prompt_id TEXT,
+  request_class TEXT, model TEXT, status INTEGER, input_tokens INTEGER,
+  output_tokens INTEGER, cache_read_tokens INTEGER, cache_write_5m_tokens INTEGER,
+  cache_write_1h_tokens INTEGER, web_search_requests INTEGER, web_fetch_requests INTEGER,
+  cost_nanousd INTEGER NOT NULL, duration_ms REAL, ttfb_ms REAL, retries INTEGER,
+  client_retries INTEGER, request_id TEXT, client_request_id TEXT, client_version TEXT,
+  cache_savings_nanousd INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX exchanges_time ON exchanges(time_ms);
+INSERT INTO exchanges (time_ms, developer, team, cost_nanousd) VALUES
+  (1780000000000, 'dora', 'old', 1500000), (1779900000000, 'dora', 'old', 250000);
+""")
+db.commit()
+PY
+"$PROXY_BIN" ledger report --ledger "$T/old.sqlite" --since 2026-05-28 --format csv |
+    grep -qx 'dora,old,1,0,0,0,0,0,0,0.001500,0.000000' ||
+    fail "first-layout file: $("$PROXY_BIN" ledger report --ledger "$T/old.sqlite" --since 2026-05-28 --format csv)"
+[ "$("$PROXY_BIN" ledger export --ledger "$T/old.sqlite" --format csv | wc -l)" = 3 ] ||
+    fail "first-layout file: export"
+ok "a ledger file of the first layout (no time ids) is reported and exported as before"

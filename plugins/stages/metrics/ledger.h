@@ -54,6 +54,20 @@ struct ledger_store {
 
 extern const struct ledger_store ledger_sqlite;
 
+/* The SQLite file's ids are times (ledger_sqlite.c): a row's id is at least
+ * its time_ms times this. core/ledger_cmd.c reads the same layout. */
+#define LEDGER_ID_PER_MS 1000
+/* Rows that lasted longer than this may outlive their retention by as long. */
+#define LEDGER_LONGEST_MS (86400 * 1000)
+
+/* The smallest id a row of time time_ms or later can have. */
+static inline int64_t ledger_id_floor(int64_t time_ms)
+{
+    if (time_ms <= 0)
+        return INT64_MIN;
+    return time_ms > INT64_MAX / LEDGER_ID_PER_MS ? INT64_MAX : time_ms * LEDGER_ID_PER_MS;
+}
+
 /* Counts since the writer started; read by the loop thread. */
 struct ledger_stats {
     uint64_t written, dropped, lost, write_errors, batches;
