@@ -1,5 +1,6 @@
 /*
- * core: the proxy process's set-up, its generations, reload and drain.
+ * core: the proxy process: its set-up, which generation is current (built
+ * by generation.c), reload and drain.
  *
  * Reload (SIGHUP) builds a complete new generation and swaps it in only
  * when every step succeeded; exchanges keep the generation they started
@@ -32,11 +33,8 @@
 #include "stages.h"
 #include "supervisor.h"
 #include "timeouts.h"
-#include "tls.h"
 #include "upstream.h"
 #include "workers.h"
-
-#define GEN_MAGIC 0x47454e31u /* "GEN1" */
 
 struct core_state {
     struct core core;
@@ -74,73 +72,6 @@ static void schedule_trim(struct core_state *st)
 static struct core_state *state_of(struct core *core)
 {
     return (struct core_state *)((char *)core - offsetof(struct core_state, core));
-}
-
-struct generation *generation_ref(struct generation *g)
-{
-    assert(g->magic == GEN_MAGIC);
-    g->refs++;
-    return g;
-}
-
-void generation_unref(struct generation *g)
-{
-    assert(g->magic == GEN_MAGIC && g->refs > 0);
-    if (--g->refs > 0)
-        return;
-    log_debug("generation %llu released", (unsigned long long)g->revision);
-    generation_unload_pipeline(g);
-    if (g->pool)
-        upstream_pool_unref(g->pool);
-    if (g->server_ctx)
-        SSL_CTX_free(g->server_ctx);
-    routes_free(&g->routes);
-    settings_free(&g->settings);
-    g->magic = 0;
-    free(g);
-}
-
-/* Build a generation from settings `s` (taken over, also on failure). */
-static struct generation *generation_build(struct core *core, struct settings *s,
-                                           const struct generation *prev, char *err,
-                                           size_t errlen)
-{
-    struct generation *g = calloc(1, sizeof *g);
-    if (!g) {
-        settings_free(s);
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    g->magic = GEN_MAGIC;
-    g->refs = 1;
-    g->revision = prev ? prev->revision + 1 : 1;
-    g->settings = *s;
-    memset(s, 0, sizeof *s);
-    if (!core->offline &&
-        !(g->server_ctx = tls_server_ctx(g->settings.tls_cert, g->settings.tls_key, err,
-                                         errlen)))
-        goto fail;
-    if (prev && upstream_pool_matches(prev->pool, &g->settings)) {
-        g->pool = upstream_pool_ref(prev->pool);
-        upstream_pool_update(g->pool, &g->settings);
-    } else if (!(g->pool = upstream_pool_new(core->base, core->timeouts, core->dns,
-                                             &g->settings, err, errlen))) {
-        goto fail;
-    }
-    if (routes_add_builtin(&g->routes) < 0) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (generation_load_pipeline(core, g, err, errlen) < 0)
-        goto fail;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    g->load_seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    return g;
-fail:
-    generation_unref(g);
-    return NULL;
 }
 
 static void apply_logging(const struct settings *s)

@@ -11,10 +11,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <openssl/ssl.h>
 
-#include "pipeline.h"
-#include "routes.h"
+#include "generation.h"
 #include "settings.h"
 
 struct event_base;
@@ -24,30 +22,6 @@ struct exchange;
 struct counter_table;
 struct plugin_instance;
 struct detector;
-
-/*
- * A generation: everything a reload can change. Exchanges hold a reference
- * to the generation they started with; a reload builds a new one and makes
- * it current only when every step of building it succeeded.
- */
-struct generation {
-    uint32_t magic;
-    unsigned refs;
-    uint64_t revision;           /* counts successful loads from 1 */
-    struct settings settings;
-    SSL_CTX *server_ctx;         /* the HTTPS port's certificate */
-    struct upstream_pool *pool;  /* shared with the previous generation if
-                                    the upstream settings did not change */
-    struct route_table routes;   /* local routes: the core's and the stages' */
-    struct pipeline pipeline;    /* the parsed pipeline file */
-    struct plugin_instance **stages;   /* in pipeline order */
-    size_t nstages;
-    struct plugin_instance **dplugins; /* detector plugins, pipeline order */
-    size_t ndplugins;
-    struct detector **detectors; /* enabled detectors, by priority */
-    size_t ndetectors;
-    double load_seconds;         /* how long building it took */
-};
 
 struct core {
     struct event_base *base;
@@ -95,10 +69,6 @@ int core_replace_generation(struct core *core, struct settings *s, char *err, si
 /* The core's worker threads, started on first use; NULL if they cannot
  * start (the caller then works inline). */
 struct worker_pool *core_workers(struct core *core);
-
-/* Generations are counted references. */
-struct generation *generation_ref(struct generation *g);
-void generation_unref(struct generation *g);
 
 /* Called when an exchange ends, so a draining core can exit. */
 void core_exchange_done(struct core *core);

@@ -355,10 +355,8 @@ static void run_request_hooks(struct exchange *ex)
 {
     if (ex->gen->nstages) {
         enum apx_verdict v = stages_on_request(ex);
-        if (v == APX_PENDING) {
-            ex->hook_pending = true;
+        if (v == APX_PENDING)
             return; /* exchange_resume goes on */
-        }
         if (request_verdict(ex, v))
             return;
     }
@@ -368,8 +366,8 @@ static void run_request_hooks(struct exchange *ex)
 void exchange_resume(struct exchange *ex, int verdict)
 {
     check(ex);
-    assert(ex->hook_pending);
-    ex->hook_pending = false;
+    assert(ex->hooks == HOOKS_PENDING);
+    ex->hooks = HOOKS_IDLE;
     if (ex->hook_only) {
         ex->hook_verdict = verdict;
         return;
@@ -525,7 +523,7 @@ void exchange_client_gone(struct exchange *ex)
         finish(ex, OUT_COMPLETE);
         return;
     }
-    if (ex->hook_pending) { /* a worker still reads the body: end at resume */
+    if (ex->hooks == HOOKS_PENDING) { /* a worker still reads the body: end at resume */
         ex->gone_while_pending = true;
         log_req(LOG_LVL_DEBUG, ex->id, "client went away; ending when the stage resumes");
         return;

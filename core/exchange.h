@@ -94,6 +94,16 @@ struct exchange_local {
 };
 
 /* Ordered by size, so that no padding is paid a thousand times over. */
+/* Where an exchange is with its stage hooks, in one field: stages.c sets
+ * it around every hook it calls (and to PENDING when an on_request hook
+ * answers APX_PENDING), exchange_resume sets it back to IDLE; the host
+ * functions read it to refuse what may not be called at that moment. */
+enum exchange_hooks {
+    HOOKS_IDLE = 0,   /* no hook is running or awaited */
+    HOOKS_RUNNING,    /* a stage hook is on the stack */
+    HOOKS_PENDING,    /* an on_request hook said APX_PENDING: resume comes */
+};
+
 struct exchange {
     uint32_t magic;
     enum listener_kind listener;
@@ -135,8 +145,7 @@ struct exchange {
     bool upstream_reused;       /* the upstream connection was already open */
     bool head_only;             /* HEAD request: no body in the response */
     bool head_sent;             /* the client has the response head */
-    bool in_hook;               /* a stage hook is running */
-    bool hook_pending;          /* an on_request hook answered APX_PENDING */
+    enum exchange_hooks hooks;  /* where it is with its stage hooks */
     bool hook_only;             /* one-shot command: resume only records */
     bool gone_while_pending;    /* the client left during the wait */
     bool responded;             /* a stage answered: no upstream */

@@ -198,7 +198,7 @@ static int run_scrubber(struct exchange *ex, unsigned repeat, double *median, do
         double t0 = seconds(CLOCK_MONOTONIC), c0 = seconds(CLOCK_PROCESS_CPUTIME_ID);
         verdict = stages_run_one_on_request(ex, "scrubber");
         if (verdict == APX_PENDING) { /* on a worker thread: wait for resume */
-            while (ex->hook_pending)
+            while (ex->hooks == HOOKS_PENDING)
                 event_base_loop(ex->core->base, EVLOOP_ONCE);
             verdict = ex->hook_verdict;
         }

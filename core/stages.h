@@ -1,11 +1,6 @@
 /*
- * stages: a generation's plugins, instantiated — the host table each plugin
- * is lent, the calls into stage hooks, and the detector registry.
- *
- * generation_load_pipeline() builds everything the pipeline file names into
- * a generation (loaded, checked, init'ed, in order) or fails leaving nothing
- * behind; generation_unload_pipeline() finalises and unloads it when the
- * generation's last exchange is gone.
+ * stages: the calls into a generation's stage hooks for one exchange.
+ * Loading the plugins is generation.c's; the table they are lent, host.c's.
  */
 #ifndef APX_STAGES_H
 #define APX_STAGES_H
@@ -14,42 +9,7 @@
 
 #include <anthropic-proxy/plugin.h>
 
-#include "detectors.h"
-#include "loader.h"
-#include "pipeline.h"
-
-struct generation;
-struct core;
 struct exchange;
-struct plugin_timer;
-
-/* One plugin in one generation. */
-struct plugin_instance {
-    struct apx_host api;         /* first: plugins' host pointer is the instance */
-    uint32_t magic;
-    struct generation *gen;      /* not a reference: the generation owns us */
-    struct core *core;
-    struct loaded_plugin lp;
-    const struct apx_plugin *desc;
-    const struct pipeline_entry *entry;
-    void *state;
-    bool inited;
-    size_t slot;                 /* stages: index of the exchange slot */
-    struct plugin_timer *timers; /* running timers, stopped at unload */
-};
-
-/* Load the generation's pipeline file (settings.pipeline) with its plugins.
- * 0, or -1 with err saying which plugin failed and why. */
-int generation_load_pipeline(struct core *core, struct generation *g, char *err,
-                             size_t errlen);
-void generation_unload_pipeline(struct generation *g);
-
-/* A short description of the loaded plugins for the log:
- * "scrubber 1.0.0, metrics 1.0.0, ... ; 16 detectors". */
-void generation_describe(const struct generation *g, char *out, size_t size);
-/* The reload receipt's list: every plugin loaded, stages then detector
- * plugins, each "name version" ("scrubber 0.3.0, ..., email 1.0.0"). */
-void generation_list_plugins(const struct generation *g, char *out, size_t size);
 
 /* Hook runners used by the exchange. */
 enum apx_verdict stages_on_request(struct exchange *ex);

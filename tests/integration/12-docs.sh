@@ -28,3 +28,14 @@ sed -e 's/\\/\\e/g' -e 's/^\./\\\&./' "$top_srcdir/examples/detector-template/ac
 diff -u "$T/template.example" "$T/man.example" ||
     fail "the example in anthropic-proxy-plugin(3) differs from examples/detector-template/acme_token.c"
 ok "anthropic-proxy-plugin(3)'s example is the shipped template"
+
+# A reader finds a request's way from the README's architecture section and
+# the file names: every core source file is named there.
+sed -n '/^## Architecture/,/^## /p' "$top_srcdir/README.md" >"$T/architecture.md"
+missing=""
+for f in "$top_srcdir"/core/*.c; do
+    name=$(basename "$f")
+    grep -qF "\`$name\`" "$T/architecture.md" || missing="$missing $name"
+done
+[ -z "$missing" ] || fail "the README's architecture section does not name:$missing"
+ok "the README's architecture section names every core/*.c"
