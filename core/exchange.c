@@ -264,6 +264,7 @@ static void finish(struct exchange *ex, enum exchange_outcome outcome)
     free(ex->body);
     free(ex->slots);
     free(ex->block);
+    stages_transform_free(ex);
     local_free(ex->local);
     if (ex->retry_timer)
         event_free(ex->retry_timer);
@@ -588,6 +589,8 @@ void exchange_upstream_head(struct exchange *ex, int status, struct header_list 
         ex->resp_headers = h;
         enum apx_verdict v = stages_on_response_head(ex);
         ex->resp_headers = NULL;
+        if (v != APX_OK)
+            stages_transform_free(ex); /* this answer is discarded */
         if (v == APX_RETRY) {
             schedule_retry(ex);
             return;
@@ -604,6 +607,8 @@ void exchange_upstream_head(struct exchange *ex, int status, struct header_list 
             return;
         }
     }
+    if (ex->xform)
+        content_length = -1; /* a transform may change the length: the front frames it */
     ex->state = EX_STREAMING;
     ex->head_sent = true;
     ex->resp_length = content_length;
@@ -612,16 +617,45 @@ void exchange_upstream_head(struct exchange *ex, int status, struct header_list 
         ex->front->send_head(ex->front_ctx, status, h, content_length, false);
 }
 
+/* Body bytes for the client: to the stages that watch them, then out. */
+static void send_body(struct exchange *ex, const uint8_t *p, size_t n)
+{
+    if (n == 0)
+        return;
+    ex->bytes_out += n;
+    if (ex->gen->nstages)
+        stages_on_response_body(ex, p, n);
+    ex->front->send_data(ex->front_ctx, p, n);
+}
+
+/* Run a piece through the transforming stages and send what they emit.
+ * false: a stage failed, and the response is cut (the exchange is over). */
+static bool transform_and_send(struct exchange *ex, const uint8_t *p, size_t n, bool end)
+{
+    const uint8_t *out;
+    size_t outlen;
+    if (stages_on_response_transform(ex, p, n, end, &out, &outlen) < 0) {
+        log_req(LOG_LVL_ERROR, ex->id, "a stage failed transforming the response: cutting it");
+        ex->front->send_abort(ex->front_ctx);
+        finish(ex, OUT_TRUNCATED);
+        return false;
+    }
+    send_body(ex, out, outlen);
+    return true;
+}
+
 void exchange_upstream_data(struct exchange *ex, const uint8_t *p, size_t n)
 {
     check(ex);
     if (!ex->front_ctx)
         return;
-    ex->bytes_out += n;
     ex->uncredited += n;
-    if (ex->gen->nstages)
-        stages_on_response_body(ex, p, n);
-    ex->front->send_data(ex->front_ctx, p, n);
+    if (ex->xform) {
+        if (!transform_and_send(ex, p, n, false))
+            return;
+    } else {
+        send_body(ex, p, n);
+    }
     exchange_front_drained(ex);
 }
 
@@ -629,6 +663,8 @@ void exchange_upstream_end(struct exchange *ex)
 {
     check(ex);
     ex->ustream = NULL; /* the upstream has already let go of it */
+    if (ex->front_ctx && ex->xform && !transform_and_send(ex, NULL, 0, true))
+        return;
     if (ex->front_ctx)
         ex->front->send_end(ex->front_ctx);
     finish(ex, OUT_COMPLETE);
@@ -643,6 +679,9 @@ void exchange_upstream_fail(struct exchange *ex, int status, const char *message
         return;
     }
     log_req(LOG_LVL_WARN, ex->id, "upstream failed after the response started: %s", message);
+    /* what a transform still holds goes out before the cut shows */
+    if (ex->front_ctx && ex->xform && !transform_and_send(ex, NULL, 0, true))
+        return;
     if (ex->front_ctx)
         ex->front->send_abort(ex->front_ctx);
     finish(ex, OUT_TRUNCATED);

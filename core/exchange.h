@@ -93,7 +93,22 @@ struct exchange_local {
     bool streaming;
 };
 
-/* Ordered by size, so that no padding is paid a thousand times over. */
+/* The response transform (ABI 2.0 on_response_transform): which stages
+ * transform this response, and the two buffers their output alternates
+ * between (a stage's output is the next one's input). Allocated when a
+ * stage asks, so that an exchange without one does not carry it. */
+struct transform_buf {
+    uint8_t *data;
+    size_t len, cap;
+};
+
+struct exchange_transform {
+    uint64_t stages;            /* bit i: stage i transforms (stages_transform_add) */
+    struct transform_buf buf[2];
+    int current;                /* the buffer the running stage emits into */
+    bool emitting;              /* a transform hook is running */
+};
+
 /* Where an exchange is with its stage hooks, in one field: stages.c sets
  * it around every hook it calls (and to PENDING when an on_request hook
  * answers APX_PENDING), exchange_resume sets it back to IDLE; the host
@@ -104,6 +119,7 @@ enum exchange_hooks {
     HOOKS_PENDING,    /* an on_request hook said APX_PENDING: resume comes */
 };
 
+/* Ordered by size, so that no padding is paid a thousand times over. */
 struct exchange {
     uint32_t magic;
     enum listener_kind listener;
@@ -136,6 +152,7 @@ struct exchange {
     struct event *retry_timer;
     const struct header_list *resp_headers; /* during on_response_head */
     struct exchange_local *local; /* NULL unless answered locally: see above */
+    struct exchange_transform *xform; /* NULL unless a stage transforms the body */
     size_t hook_next;           /* the next stage's on_request to run */
     int hook_verdict;           /* what resume said (hook_only) */
     unsigned retries;

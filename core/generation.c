@@ -105,7 +105,7 @@ static int detector_build(struct plugin_instance *p, struct detector **out, char
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    d->spec = p->desc->detector;
+    d->spec = *p->desc->detector; /* the loader's full-size copy */
     d->state = p->state;
     if (p->desc->setup) {
         struct apx_error perr = { { 0 } };
@@ -123,6 +123,7 @@ static int detector_build(struct plugin_instance *p, struct detector **out, char
     d->pub.tier = d->spec.tier;
     d->pub.anchors = d->spec.anchors;
     d->pub.action = p->entry->action;
+    d->pub.restore = p->entry->restore;
     d->pub.priority = p->entry->has_priority ? p->entry->priority : d->spec.priority;
     if (!d->spec.label || !*d->spec.label ||
         strspn(d->spec.label, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != strlen(d->spec.label) ||

@@ -27,6 +27,7 @@
 #include "exchange.h"
 #include "host.h"
 #include "log.h"
+#include "stages.h"
 #include "workers.h"
 
 
@@ -115,6 +116,12 @@ static void host_counter_add(struct apx_counter *c, uint64_t n)
 {
     if (c)
         ((struct counter_slot *)c)->value += n;
+}
+
+static void host_counter_set(struct apx_counter *c, uint64_t value)
+{
+    if (c)
+        ((struct counter_slot *)c)->value = value;
 }
 
 static uint64_t host_counter_get(const struct apx_counter *c)
@@ -476,6 +483,32 @@ static void host_resume(struct apx_exchange *e, int verdict)
     exchange_resume(EX(e), verdict);
 }
 
+/* ---- since 2.0 ---- */
+
+static void host_error_set(struct apx_error *err, const char *fmt, ...) APX_FORMAT(2, 3);
+static void host_error_set(struct apx_error *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+}
+
+static int host_transform_body(const struct apx_host *h, struct apx_exchange *e)
+{
+    struct exchange *ex = EX(e);
+    struct plugin_instance *p = INST(h);
+    if (ex->hooks != HOOKS_RUNNING || ex->state != EX_UPSTREAM || !ex->resp_headers ||
+        !p->desc->stage->on_response_transform)
+        return -1;
+    return stages_transform_add(ex, p->slot);
+}
+
+static int host_transform_emit(struct apx_exchange *e, const void *data, size_t len)
+{
+    return stages_transform_emit(EX(e), data, len);
+}
+
 static const struct apx_host host_table = {
     .abi_major = APX_ABI_MAJOR,
     .abi_minor = APX_ABI_MINOR,
@@ -515,7 +548,6 @@ static const struct apx_host host_table = {
     .stream_write = host_stream_write,
     .stream_end = host_stream_end,
     .block = host_block,
-    .block_header = host_block_header,
     .retry_after = host_retry_after,
     .ex_response_started = host_ex_response_started,
     .detector_count = host_detector_count,
@@ -527,6 +559,11 @@ static const struct apx_host host_table = {
     .uptime = host_uptime,
     .work_submit = host_work_submit,
     .resume = host_resume,
+    .block_header = host_block_header,
+    .counter_set = host_counter_set,
+    .error_set = host_error_set,
+    .transform_body = host_transform_body,
+    .transform_emit = host_transform_emit,
 };
 
 void host_lend(struct plugin_instance *p)

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,10 @@ done:
     return dl;
 }
 
+/* The descriptor as ABI 2.0 made it, up to its last field: every 2.x
+ * plugin has at least this much. */
+#define DESC_2_0_SIZE (offsetof(struct apx_plugin, setup) + sizeof(void (*)(void)))
+
 int loader_check_abi(const struct apx_plugin *d, char *err, size_t errlen)
 {
     if (d->abi_major != APX_ABI_MAJOR) {
@@ -120,10 +125,50 @@ int loader_check_abi(const struct apx_plugin *d, char *err, size_t errlen)
                  d->abi_major, d->abi_minor, APX_ABI_MAJOR, APX_ABI_MINOR);
         return -1;
     }
-    if (d->struct_size < sizeof(struct apx_plugin)) {
-        snprintf(err, errlen, "descriptor is %u bytes, ABI %d.%d needs %zu: rebuild it",
-                 d->struct_size, APX_ABI_MAJOR, APX_ABI_MINOR, sizeof(struct apx_plugin));
+    if (d->struct_size < DESC_2_0_SIZE) {
+        snprintf(err, errlen, "descriptor is %u bytes, ABI %d.0 needs at least %zu: rebuild it",
+                 d->struct_size, APX_ABI_MAJOR, DESC_2_0_SIZE);
         return -1;
+    }
+    return 0;
+}
+
+/* Copy `size` bytes of what a plugin declared (at most our own size) over
+ * a zeroed struct of ours. */
+static void copy_sized(void *dst, size_t dst_size, const void *src, size_t size)
+{
+    memset(dst, 0, dst_size);
+    memcpy(dst, src, size < dst_size ? size : dst_size);
+}
+
+int loader_copy_abi(const struct apx_plugin *d, struct plugin_abi *out, char *err,
+                    size_t errlen)
+{
+    copy_sized(&out->desc, sizeof out->desc, d, d->struct_size);
+    out->desc.struct_size = sizeof out->desc;
+    out->desc.stage = NULL;
+    out->desc.detector = NULL;
+    if (d->kind == APX_KIND_STAGE) {
+        /* a stage without hooks (only local routes, as the dashboard) is fine */
+        memset(&out->hooks, 0, sizeof out->hooks);
+        if (d->stage && d->stage->struct_size < sizeof(uint32_t)) {
+            snprintf(err, errlen, "the stage hooks' .struct_size is %u: set it to "
+                     "sizeof(struct apx_stage_hooks)", d->stage->struct_size);
+            return -1;
+        }
+        if (d->stage)
+            copy_sized(&out->hooks, sizeof out->hooks, d->stage, d->stage->struct_size);
+        out->hooks.struct_size = sizeof out->hooks;
+        out->desc.stage = &out->hooks;
+    } else if (d->kind == APX_KIND_DETECTOR) {
+        if (!d->detector || d->detector->struct_size < sizeof(uint32_t)) {
+            snprintf(err, errlen, "a detector plugin without a detector spec (.detector "
+                     "pointing to a struct apx_detector_spec with its .struct_size)");
+            return -1;
+        }
+        copy_sized(&out->spec, sizeof out->spec, d->detector, d->detector->struct_size);
+        out->spec.struct_size = sizeof out->spec;
+        out->desc.detector = &out->spec;
     }
     return 0;
 }
@@ -179,13 +224,21 @@ int loader_open(const char *path, enum apx_kind kind, struct loaded_plugin *out,
         goto fail;
     }
     out->path = strdup(path);
-    if (!out->path) {
+    out->abi = malloc(sizeof *out->abi);
+    if (!out->path || !out->abi) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    if (loader_copy_abi(out->desc, out->abi, why, sizeof why) < 0) {
+        snprintf(err, errlen, "%s: %s", path, why);
+        goto fail;
+    }
+    out->desc = &out->abi->desc;
     return 0;
 fail:
     dlclose(out->dl);
+    free(out->path);
+    free(out->abi);
     memset(out, 0, sizeof *out);
     return -1;
 }
@@ -195,5 +248,6 @@ void loader_close(struct loaded_plugin *p)
     if (p->dl)
         dlclose(p->dl);
     free(p->path);
+    free(p->abi);
     memset(p, 0, sizeof *p);
 }

@@ -6,7 +6,14 @@
  * nobody else (like sshd's StrictModes); dlopen with RTLD_NOW|RTLD_LOCAL of a
  * private copy (so a plugin rebuilt on disk is really reloaded: dlopen would
  * hand back the old mapping for the same path); the descriptor symbol; the
- * ABI version rule; the kind; the name. It does not call init.
+ * ABI version rule; the kind; the name; the stage hooks or detector spec.
+ * It does not call init.
+ *
+ * The core never reads the plugin's own descriptor after loading: the
+ * loader copies it, its hooks and its spec into zeroed structs of this
+ * build's size (struct plugin_abi), as many bytes as each struct_size
+ * says, so a plugin of an older minor with smaller structs loads and the
+ * fields it does not know are NULL or 0.
  */
 #ifndef APX_LOADER_H
 #define APX_LOADER_H
@@ -15,10 +22,19 @@
 
 #include <anthropic-proxy/plugin.h>
 
+/* The host's copies of what a plugin declared (see above). desc.stage and
+ * desc.detector point to hooks and spec here, or are NULL. */
+struct plugin_abi {
+    struct apx_plugin desc;
+    struct apx_stage_hooks hooks;
+    struct apx_detector_spec spec;
+};
+
 struct loaded_plugin {
     char *path;                     /* the file loaded (as resolved) */
     void *dl;                       /* dlopen handle */
-    const struct apx_plugin *desc;  /* inside the mapping */
+    const struct apx_plugin *desc;  /* &abi->desc */
+    struct plugin_abi *abi;
 };
 
 /* Resolve `plugin` (a name, or a path containing '/') for entries of
@@ -35,5 +51,12 @@ void loader_close(struct loaded_plugin *p);
 
 /* The ABI rule alone (for tests): 0 if the host accepts these versions. */
 int loader_check_abi(const struct apx_plugin *d, char *err, size_t errlen);
+
+/* Copy `d` (a plugin's descriptor that passed loader_check_abi) with its
+ * hooks and spec into `out`, each by its struct_size. 0, or -1 with err
+ * filled: a detector without a spec, or a struct_size too small to hold
+ * its own field. A stage without hooks gets all of them NULL. */
+int loader_copy_abi(const struct apx_plugin *d, struct plugin_abi *out, char *err,
+                    size_t errlen);
 
 #endif

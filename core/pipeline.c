@@ -781,22 +781,46 @@ static int read_enabled(struct parse *ps, struct mark km, const struct cfg_node 
     return 0;
 }
 
+/* A key whose value is one of `names` (listed in the message as
+ * `expected`): its index in *out. */
+static int read_choice(struct parse *ps, struct mark km, const struct cfg_node *v,
+                       const char *key, const char *const *names, size_t n,
+                       const char *expected, int *out)
+{
+    char s[SHOWN_SIZE];
+    if (v->type != CFG_SCALAR)
+        return type_error(ps, key, km, v, expected);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(v->value, names[i]) == 0) {
+            *out = (int)i;
+            return 0;
+        }
+    }
+    errorf(ps, v->line, v->column, "%s '%s' is not valid; expected %s", key,
+           shown(v->value, s), expected);
+    return -1;
+}
+
 static int read_action(struct parse *ps, struct mark km, const struct cfg_node *v,
                        struct pipeline_entry *e)
 {
     static const char *const names[] = { "pseudonymize", "observe", "block" };
-    char s[SHOWN_SIZE];
-    if (v->type != CFG_SCALAR)
-        return type_error(ps, "action", km, v, "pseudonymize, observe or block");
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        if (strcmp(v->value, names[i]) == 0) {
-            e->action = (enum apx_action)i;
-            return 0;
-        }
-    }
-    errorf(ps, v->line, v->column, "action '%s' is not valid; expected pseudonymize, "
-           "observe or block", shown(v->value, s));
-    return -1;
+    int i = 0;
+    if (read_choice(ps, km, v, "action", names, 3, "pseudonymize, observe or block", &i) < 0)
+        return -1;
+    e->action = (enum apx_action)i;
+    return 0;
+}
+
+static int read_restore(struct parse *ps, struct mark km, const struct cfg_node *v,
+                        struct pipeline_entry *e)
+{
+    static const char *const names[] = { "tool_input", "never" };
+    int i = 0;
+    if (read_choice(ps, km, v, "restore", names, 2, "tool_input or never", &i) < 0)
+        return -1;
+    e->restore = (enum apx_restore)i;
+    return 0;
 }
 
 static int read_options(struct parse *ps, struct mark km, const struct cfg_node *v,
@@ -876,6 +900,8 @@ static int read_detector(struct parse *ps, struct node *m, struct pipeline_entry
             rc = read_enabled(ps, km, v, e);
         } else if (strcmp(key, "action") == 0) {
             rc = read_action(ps, km, v, e);
+        } else if (strcmp(key, "restore") == 0) {
+            rc = read_restore(ps, km, v, e);
         } else {
             i++;
             continue;

@@ -46,10 +46,11 @@ struct pipeline_entry {
     bool has_priority;          /* detectors: `priority` given */
     int priority;
     enum apx_action action;     /* detectors: `action`, default pseudonymize */
+    enum apx_restore restore;   /* detectors: `restore`, default tool_input */
     unsigned line, column;      /* of the entry, for messages */
     struct apx_config config;   /* `options:` for stages; for detectors, the
                                    entry's own keys besides name, plugin,
-                                   priority, enabled (the regex plugin reads
+                                   priority, enabled, action, restore (the regex plugin reads
                                    label, tier, pattern, samples there) */
 };
 

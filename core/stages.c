@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "core.h"
@@ -39,7 +40,7 @@ enum apx_verdict stages_on_request(struct exchange *ex)
 {
     struct generation *g = ex->gen;
     for (size_t i = ex->hook_next; i < g->nstages; i++) {
-        const struct apx_stage_hooks *h = &g->stages[i]->desc->stage;
+        const struct apx_stage_hooks *h = g->stages[i]->desc->stage;
         if (!h->on_request)
             continue;
         enum exchange_hooks before;
@@ -63,7 +64,7 @@ int stages_run_one_on_request(struct exchange *ex, const char *name)
     for (size_t i = 0; i < g->nstages; i++) {
         if (strcmp(g->stages[i]->desc->name, name) != 0)
             continue;
-        const struct apx_stage_hooks *h = &g->stages[i]->desc->stage;
+        const struct apx_stage_hooks *h = g->stages[i]->desc->stage;
         if (!h->on_request)
             return APX_OK;
         ex->hook_only = true;
@@ -80,7 +81,7 @@ enum apx_verdict stages_on_response_head(struct exchange *ex)
 {
     struct generation *g = ex->gen;
     for (size_t i = g->nstages; i-- > 0;) {
-        const struct apx_stage_hooks *h = &g->stages[i]->desc->stage;
+        const struct apx_stage_hooks *h = g->stages[i]->desc->stage;
         if (!h->on_response_head)
             continue;
         enum exchange_hooks before;
@@ -97,7 +98,7 @@ void stages_on_response_body(struct exchange *ex, const uint8_t *data, size_t le
 {
     struct generation *g = ex->gen;
     for (size_t i = 0; i < g->nstages; i++) {
-        const struct apx_stage_hooks *h = &g->stages[i]->desc->stage;
+        const struct apx_stage_hooks *h = g->stages[i]->desc->stage;
         if (h->on_response_body) {
             enum exchange_hooks before;
             const char *prev = enter(ex, g->stages[i], &before);
@@ -111,7 +112,7 @@ void stages_on_done(struct exchange *ex, const struct apx_done_info *info)
 {
     struct generation *g = ex->gen;
     for (size_t i = 0; i < g->nstages; i++) {
-        const struct apx_stage_hooks *h = &g->stages[i]->desc->stage;
+        const struct apx_stage_hooks *h = g->stages[i]->desc->stage;
         if (h->on_done) {
             enum exchange_hooks before;
             const char *prev = enter(ex, g->stages[i], &before);
@@ -119,4 +120,79 @@ void stages_on_done(struct exchange *ex, const struct apx_done_info *info)
             leave(ex, prev, before, APX_OK);
         }
     }
+}
+
+/* ---- the response transform ---- */
+
+int stages_transform_add(struct exchange *ex, size_t stage)
+{
+    if (stage >= 64)
+        return -1;
+    if (!ex->xform && !(ex->xform = calloc(1, sizeof *ex->xform)))
+        return -1;
+    ex->xform->stages |= UINT64_C(1) << stage;
+    return 0;
+}
+
+int stages_transform_emit(struct exchange *ex, const void *data, size_t len)
+{
+    struct exchange_transform *t = ex->xform;
+    if (!t || !t->emitting)
+        return -1;
+    struct transform_buf *b = &t->buf[t->current];
+    if (len > TRANSFORM_EMIT_MAX - b->len)
+        return -1;
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + len)
+            cap *= 2;
+        uint8_t *p = realloc(b->data, cap);
+        if (!p)
+            return -1;
+        b->data = p;
+        b->cap = cap;
+    }
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+    return 0;
+}
+
+int stages_on_response_transform(struct exchange *ex, const uint8_t *data, size_t len, bool end,
+                                 const uint8_t **out, size_t *outlen)
+{
+    struct generation *g = ex->gen;
+    struct exchange_transform *t = ex->xform;
+    for (size_t i = g->nstages; i-- > 0;) {
+        const struct apx_stage_hooks *h = g->stages[i]->desc->stage;
+        if (!(t->stages & UINT64_C(1) << i) || !h->on_response_transform)
+            continue;
+        struct transform_buf *b = &t->buf[t->current];
+        b->len = 0;
+        t->emitting = true;
+        enum exchange_hooks before;
+        const char *prev = enter(ex, g->stages[i], &before);
+        int rc = h->on_response_transform(g->stages[i]->state, (struct apx_exchange *)ex, data,
+                                          len, end);
+        leave(ex, prev, before, APX_OK);
+        t->emitting = false;
+        if (rc < 0)
+            return -1;
+        data = b->data;
+        len = b->len;
+        t->current ^= 1; /* this output is the next stage's input */
+    }
+    *out = data;
+    *outlen = len;
+    return 0;
+}
+
+void stages_transform_free(struct exchange *ex)
+{
+    if (!ex->xform)
+        return;
+    free(ex->xform->buf[0].data);
+    free(ex->xform->buf[1].data);
+    free(ex->xform);
+    ex->xform = NULL;
 }

@@ -31,20 +31,22 @@ static const char *const must_not_match[] = {
 
 static const char *const anchors[] = { "acme_", NULL };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "ACME_TOKEN",
+    .tier = APX_TIER_SECRET,
+    .priority = 170,
+    .pattern = "\\bacme_[0-9a-f]{32}\\b",
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "acme_token",
     .version = "1.0.0",
     .description = "ACME Corp API tokens (template detector)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "ACME_TOKEN",
-        .tier = APX_TIER_SECRET,
-        .priority = 170,
-        .pattern = "\\bacme_[0-9a-f]{32}\\b",
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

@@ -10,9 +10,15 @@
  *
  * Versioning rule: the loader refuses a plugin whose abi_major differs from
  * APX_ABI_MAJOR, or whose abi_minor is newer than the host's APX_ABI_MINOR.
- * Minor versions only append: new fields at the end of a struct (the
- * struct_size fields say how much of a struct the other side knows), new
- * functions at the end of struct apx_host, new enum values.
+ * Minor versions only append: new fields at the end of a struct, new
+ * functions at the end of struct apx_host, new enum values. Every struct
+ * that crosses the boundary starts with (or, for struct apx_plugin, holds
+ * after the version fields) a `struct_size`: the sizeof of the struct as the
+ * side that made it was built. The loader copies a plugin's descriptor,
+ * hooks and detector spec into zeroed structs of its own size, so a plugin
+ * of an older minor (smaller structs) loads and the fields it does not know
+ * read as NULL or 0; a plugin checks host->struct_size before calling a
+ * host function newer than the minor it needs.
  *
  * ABI changelog
  *   1.0  first version: stages (on_request, on_response_head,
@@ -29,6 +35,16 @@
  *        A detector plugin may leave `init` NULL.
  *   1.3  apx_host.block_header: headers on a stage's APX_BLOCK answer
  *        (a spend cap's x-should-retry and retry-after).
+ *   2.0  The stage hooks and the detector spec move behind pointers
+ *        (apx_plugin.stage, apx_plugin.detector), each struct with its own
+ *        struct_size, so that a hook can be added without moving the
+ *        fields after it; a smaller struct from an older minor is accepted
+ *        (see the versioning rule). New hook on_response_transform with
+ *        apx_host.transform_body and transform_emit: a stage may change the
+ *        response body as it streams. apx_host.counter_set for gauges;
+ *        apx_host.error_set fills a struct apx_error. A detector needs no
+ *        init (as since 1.2). struct apx_detector gains `restore` (the
+ *        pipeline file's `restore:`, enum apx_restore).
  *
  * Threading: every hook and every host function runs on the core's one
  * event-loop thread, except a detector's find() and validate(), which the
@@ -47,8 +63,8 @@
 extern "C" {
 #endif
 
-#define APX_ABI_MAJOR 1
-#define APX_ABI_MINOR 3
+#define APX_ABI_MAJOR 2
+#define APX_ABI_MINOR 0
 
 /* The name under which every plugin exports its descriptor. */
 #define APX_PLUGIN_SYMBOL "apx_plugin_descriptor"
@@ -98,6 +114,14 @@ enum apx_action {
     APX_ACTION_PSEUDONYMIZE = 0,  /* replace with a placeholder (the default) */
     APX_ACTION_OBSERVE = 1,       /* count and report; the value is sent as it is */
     APX_ACTION_BLOCK = 2,         /* refuse the request with a 400 */
+};
+
+/* Whether the scrubber puts a detector's original values back into the
+ * model's tool inputs in the response (the pipeline file's `restore:`; see
+ * anthropic-proxy-detectors(7)). */
+enum apx_restore {
+    APX_RESTORE_TOOL_INPUT = 0,   /* only inside tool_use input (the default) */
+    APX_RESTORE_NEVER = 1,        /* placeholders stay everywhere */
 };
 
 /* Which listeners a local route answers on. */
@@ -298,9 +322,27 @@ struct apx_host {
     /* Before returning APX_BLOCK (after apx_host.block): add a header to the
      * answer, such as `x-should-retry: false` or `retry-after: 3600`. At
      * most APX_BLOCK_HEADERS of them; names are lower-case, at most 31
-     * bytes, values at most 95; others are dropped. A plugin built against
-     * 1.3 checks host->struct_size before calling it on an older host. */
+     * bytes, values at most 95; others are dropped. */
     void (*block_header)(struct apx_exchange *ex, const char *name, const char *value);
+
+    /* ---- since 2.0 ---- */
+    /* Set a counter to a value (a gauge: queue lengths, bytes held). */
+    void (*counter_set)(struct apx_counter *c, uint64_t value);
+    /* Fill err with a printf-style message (truncated to fit); for init,
+     * setup and the option getters' callers. */
+    void (*error_set)(struct apx_error *err, const char *fmt, ...) APX_FORMAT(2, 3);
+    /* In on_response_head only: this stage will transform this response's
+     * body (its on_response_transform gets every piece). The core then
+     * sends the response without content-length and frames the body itself
+     * (chunked on HTTP/1.1, DATA frames on h2); content-encoding is passed
+     * as it is, so transform only a body you can read (narrow the request's
+     * accept-encoding in on_request). 0, or -1 outside on_response_head, or
+     * if the stage has no on_response_transform. */
+    int (*transform_body)(const struct apx_host *host, struct apx_exchange *ex);
+    /* In on_response_transform only: bytes for the client (or for the stage
+     * before this one in the pipeline, whose transform gets them next).
+     * Copied. 0, or -1 when out of memory (the response is then cut). */
+    int (*transform_emit)(struct apx_exchange *ex, const void *data, size_t len);
 };
 
 #define APX_BLOCK_HEADERS 4
@@ -311,12 +353,12 @@ struct apx_detector {
     const char *label;        /* "ANTHROPIC_KEY" */
     enum apx_tier tier;
     int priority;             /* lower runs first; overlaps go to the earlier */
-    /* Since 1.1: the spec's anchors after setup (NULL: none, scan always).
-     * The loader never gives a 1.0 host's detectors to a 1.1 plugin, so a
-     * plugin built against 1.1 may read this field unconditionally. */
+    /* the spec's anchors after setup (NULL: none, scan always) */
     const char *const *anchors;
-    /* Since 1.2: what the scrubber does with this detector's findings. */
+    /* what the scrubber does with this detector's findings */
     enum apx_action action;
+    /* since 2.0: whether its values are restored in tool inputs */
+    enum apx_restore restore;
 };
 
 /* How a detector finds its secret. */
@@ -348,17 +390,28 @@ struct apx_detector_spec {
 
 /* Hooks of a stage; NULL hooks are skipped. */
 struct apx_stage_hooks {
+    uint32_t struct_size;     /* sizeof(struct apx_stage_hooks) of the plugin */
     /* The request is complete (body read). Runs in pipeline order. */
     int (*on_request)(void *state, struct apx_exchange *ex);
     /* The upstream's response head arrived, nothing sent to the client yet.
      * Runs in reverse pipeline order. May return APX_RETRY. */
     int (*on_response_head)(void *state, struct apx_exchange *ex);
-    /* Each piece of the response body as it goes to the client. */
+    /* Each piece of the response body as it goes to the client (after
+     * every transform). */
     void (*on_response_body)(void *state, struct apx_exchange *ex,
                              const uint8_t *data, size_t len);
     /* The exchange ended, whatever the reason. Always runs once for every
      * exchange whose on_request ran (and for local routes). */
     void (*on_done)(void *state, struct apx_exchange *ex, const struct apx_done_info *info);
+    /* Since 2.0: the response body of an exchange whose on_response_head
+     * called apx_host.transform_body, in reverse pipeline order (a later
+     * stage's output is an earlier one's input): each piece as it comes,
+     * then once with end true (len 0: the body is over, or cut: emit
+     * everything still held). Emit zero or more bytes per call with
+     * apx_host.transform_emit; hold back at most a bounded amount. 0, or
+     * -1: the stage failed, and the client sees the response cut. */
+    int (*on_response_transform)(void *state, struct apx_exchange *ex, const uint8_t *data,
+                                 size_t len, bool end);
 };
 
 /* The descriptor every plugin exports as APX_PLUGIN_SYMBOL. */
@@ -381,13 +434,13 @@ struct apx_plugin {
     /* Called when the generation ends (its last exchange finished). */
     void (*fini)(void *state);
 
-    /* APX_KIND_STAGE */
-    struct apx_stage_hooks stage;
+    /* APX_KIND_STAGE: the hooks (required of a stage). */
+    const struct apx_stage_hooks *stage;
 
-    /* APX_KIND_DETECTOR: the defaults. `setup`, if set, runs after init and
-     * may change the spec (the generic regex plugin fills it from its
-     * options). */
-    struct apx_detector_spec detector;
+    /* APX_KIND_DETECTOR: the defaults (required of a detector). `setup`,
+     * if set, runs after init and may change the host's copy of the spec
+     * it is given (the generic regex plugin fills it from its options). */
+    const struct apx_detector_spec *detector;
     int (*setup)(void *state, struct apx_detector_spec *spec, struct apx_error *err);
 };
 

@@ -55,22 +55,24 @@ static const char *const must_not_match[] = {
 
 static const char *const anchors[] = { "$ANSIBLE_VAULT;", NULL };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "ANSIBLE_VAULT",
+    .tier = APX_TIER_SECRET,
+    .priority = 140,
+    .pattern = "\\$ANSIBLE_VAULT;[0-9]\\.[0-9];[A-Z0-9]{3,16}(?:;[A-Za-z0-9_.@-]{1,128})?"
+               "(?:" NL PFX "[0-9a-fA-F]{32,}+" EOL
+               "(?:" NL PFX "[0-9a-fA-F]{2,}+" EOL ")*)?",
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "ansible_vault",
     .version = "1.0.0",
     .description = "Ansible Vault blocks, the header and all the hex lines",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "ANSIBLE_VAULT",
-        .tier = APX_TIER_SECRET,
-        .priority = 140,
-        .pattern = "\\$ANSIBLE_VAULT;[0-9]\\.[0-9];[A-Z0-9]{3,16}(?:;[A-Za-z0-9_.@-]{1,128})?"
-                   "(?:" NL PFX "[0-9a-fA-F]{32,}+" EOL
-                   "(?:" NL PFX "[0-9a-fA-F]{2,}+" EOL ")*)?",
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

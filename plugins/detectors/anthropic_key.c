@@ -33,21 +33,23 @@ static const char *const must_not_match[] = {
 
 static const char *const anchors[] = { "sk-ant-", NULL };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "ANTHROPIC_KEY",
+    .tier = APX_TIER_SECRET,
+    .priority = 10,
+    .pattern = "(?<![A-Za-z0-9_-])sk-ant-[a-z]{2,12}[0-9]{0,2}-[A-Za-z0-9_.-]{32,1024}"
+               "(?<!\\.)(?![A-Za-z0-9_-])",
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "anthropic_key",
     .version = "1.0.0",
     .description = "Anthropic API, admin and OAuth keys (sk-ant-api03-, -admin01-, -oat01-, -ort01-)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "ANTHROPIC_KEY",
-        .tier = APX_TIER_SECRET,
-        .priority = 10,
-        .pattern = "(?<![A-Za-z0-9_-])sk-ant-[a-z]{2,12}[0-9]{0,2}-[A-Za-z0-9_.-]{32,1024}"
-                   "(?<!\\.)(?![A-Za-z0-9_-])",
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

@@ -39,23 +39,25 @@ static const char *const anchors[] = {
     "A3T", NULL,
 };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "AWS_ACCESS_KEY",
+    .tier = APX_TIER_SECRET,
+    .priority = 30,
+    .pattern = "(?<![A-Za-z0-9])"
+               "(?:(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA|ABIA|ACCA)[A-Z2-7]{16}"
+               "|A3T[A-Z0-9][A-Z2-7]{16})"
+               "(?![A-Za-z0-9])",
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "aws_access_key",
     .version = "1.0.0",
     .description = "AWS access key ids (AKIA, ASIA, AROA... + 16 base32)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "AWS_ACCESS_KEY",
-        .tier = APX_TIER_SECRET,
-        .priority = 30,
-        .pattern = "(?<![A-Za-z0-9])"
-                   "(?:(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA|ABIA|ACCA)[A-Z2-7]{16}"
-                   "|A3T[A-Z0-9][A-Z2-7]{16})"
-                   "(?![A-Za-z0-9])",
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

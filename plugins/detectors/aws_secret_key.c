@@ -57,26 +57,28 @@ static const char *const anchors[] = {
     "secret-access-key", "secret_key", "SECRET_KEY", "secret-key", "SecretKey", NULL,
 };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "AWS_SECRET_KEY",
+    .tier = APX_TIER_SECRET,
+    .priority = 35,
+    /* name, an optional closing quote (also escaped: \"), the operator
+     * or blanks, an optional opening quote, then exactly 40 */
+    .pattern = "(?<![A-Za-z0-9])"
+               "(?i:(?:aws[_-]?)?secret[_-]?access[_-]?key|aws[_-]?secret[_-]?key)"
+               "\\\\?[\"']?(?:[ \\t]{0,8}+(?::=|=>|[:=])[ \\t]{0,8}+|[ \\t]{1,8}+)\\\\?[\"']?"
+               "(?<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
+    .validate = not_hex,
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "aws_secret_key",
     .version = "1.0.0",
     .description = "AWS secret access keys (40 base64) next to their name",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "AWS_SECRET_KEY",
-        .tier = APX_TIER_SECRET,
-        .priority = 35,
-        /* name, an optional closing quote (also escaped: \"), the operator
-         * or blanks, an optional opening quote, then exactly 40 */
-        .pattern = "(?<![A-Za-z0-9])"
-                   "(?i:(?:aws[_-]?)?secret[_-]?access[_-]?key|aws[_-]?secret[_-]?key)"
-                   "\\\\?[\"']?(?:[ \\t]{0,8}+(?::=|=>|[:=])[ \\t]{0,8}+|[ \\t]{1,8}+)\\\\?[\"']?"
-                   "(?<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
-        .validate = not_hex,
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

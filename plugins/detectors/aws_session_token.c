@@ -49,23 +49,25 @@ static const char *const anchors[] = {
     "security_token", "SECURITY_TOKEN", "SecurityToken", NULL,
 };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "AWS_SESSION_TOKEN",
+    .tier = APX_TIER_SECRET,
+    .priority = 36,
+    .pattern = "(?<![A-Za-z0-9])"
+               "(?i:(?:aws[_-]?)?session[_-]?token|aws[_-]?security[_-]?token)"
+               "\\\\?[\"']?(?:[ \\t]{0,8}+(?::=|=>|[:=])[ \\t]{0,8}+|[ \\t]{1,8}+)\\\\?[\"']?"
+               "(?<secret>[A-Za-z0-9/+]{100,8192}+={0,2})(?![A-Za-z0-9/+=])",
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "aws_session_token",
     .version = "1.0.0",
     .description = "AWS session tokens (long base64) next to their name",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "AWS_SESSION_TOKEN",
-        .tier = APX_TIER_SECRET,
-        .priority = 36,
-        .pattern = "(?<![A-Za-z0-9])"
-                   "(?i:(?:aws[_-]?)?session[_-]?token|aws[_-]?security[_-]?token)"
-                   "\\\\?[\"']?(?:[ \\t]{0,8}+(?::=|=>|[:=])[ \\t]{0,8}+|[ \\t]{1,8}+)\\\\?[\"']?"
-                   "(?<secret>[A-Za-z0-9/+]{100,8192}+={0,2})(?![A-Za-z0-9/+=])",
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

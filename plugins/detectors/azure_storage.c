@@ -95,31 +95,33 @@ static int azure_storage_validate(void *state, const char *v, size_t len)
     return (n == 43 && pad == 0) || (n == 44 && pad <= 1) || (n == 88 && pad == 2);
 }
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "AZURE_STORAGE_KEY",
+    .tier = APX_TIER_SECRET,
+    .priority = 85,
+    .pattern = "(?|AccountKey=(?<secret>[A-Za-z0-9+/]{86}+==)"
+               "(?![A-Za-z0-9+/=])"
+               "|SharedAccessKey=(?<secret>[A-Za-z0-9+/]{43}+=)"
+               "(?![A-Za-z0-9+/=])"
+               /* sv=, se= or sp= first, then other parameters, then sig= */
+               "|(?<![A-Za-z0-9_])(?:sv|se|sp)=[^&\\s\"'<>#]{1,64}+"
+               "(?:&(?!sig=)[A-Za-z0-9_-]{1,16}+=[^&\\s\"'<>#]{0,256}+){0,24}+"
+               "&sig=(?<secret>[A-Za-z0-9%+/=]{16,256}+)"
+               /* sig= first, sv=, se= or sp= after it */
+               "|(?:[?&;]|Signature )sig=(?<secret>[A-Za-z0-9%+/=]{16,256}+)"
+               "(?=(?:&[A-Za-z0-9_-]{1,16}+=[^&\\s\"'<>#]{0,256}+){0,24}?&(?:sv|se|sp)=))",
+    .validate = azure_storage_validate,
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "azure_storage",
     .version = "1.0.0",
     .description = "Azure storage account keys, shared access keys and SAS signatures",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "AZURE_STORAGE_KEY",
-        .tier = APX_TIER_SECRET,
-        .priority = 85,
-        .pattern = "(?|AccountKey=(?<secret>[A-Za-z0-9+/]{86}+==)"
-                   "(?![A-Za-z0-9+/=])"
-                   "|SharedAccessKey=(?<secret>[A-Za-z0-9+/]{43}+=)"
-                   "(?![A-Za-z0-9+/=])"
-                   /* sv=, se= or sp= first, then other parameters, then sig= */
-                   "|(?<![A-Za-z0-9_])(?:sv|se|sp)=[^&\\s\"'<>#]{1,64}+"
-                   "(?:&(?!sig=)[A-Za-z0-9_-]{1,16}+=[^&\\s\"'<>#]{0,256}+){0,24}+"
-                   "&sig=(?<secret>[A-Za-z0-9%+/=]{16,256}+)"
-                   /* sig= first, sv=, se= or sp= after it */
-                   "|(?:[?&;]|Signature )sig=(?<secret>[A-Za-z0-9%+/=]{16,256}+)"
-                   "(?=(?:&[A-Za-z0-9_-]{1,16}+=[^&\\s\"'<>#]{0,256}+){0,24}?&(?:sv|se|sp)=))",
-        .validate = azure_storage_validate,
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

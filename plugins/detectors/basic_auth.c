@@ -81,22 +81,24 @@ static int basic_auth_validate(void *state, const char *match, size_t len)
     return colons > 0;
 }
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "BASIC_AUTH",
+    .tier = APX_TIER_SECRET,
+    .priority = 110,
+    .pattern = "(?<![A-Za-z0-9_])(?:Basic|basic|BASIC)[ \\t]{1,8}"
+               "(?<secret>[A-Za-z0-9+/]{4,2048}+={0,2})(?![A-Za-z0-9+/=_-])",
+    .validate = basic_auth_validate,
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "basic_auth",
     .version = "1.0.0",
     .description = "The credential after \"Basic \" (the word stays)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "BASIC_AUTH",
-        .tier = APX_TIER_SECRET,
-        .priority = 110,
-        .pattern = "(?<![A-Za-z0-9_])(?:Basic|basic|BASIC)[ \\t]{1,8}"
-                   "(?<secret>[A-Za-z0-9+/]{4,2048}+={0,2})(?![A-Za-z0-9+/=_-])",
-        .validate = basic_auth_validate,
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

@@ -57,23 +57,25 @@ static int bearer_token_validate(void *state, const char *match, size_t len)
     return 0;
 }
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "BEARER_TOKEN",
+    .tier = APX_TIER_SECRET,
+    .priority = 100,
+    .pattern = "(?<![A-Za-z0-9_])(?:Bearer|bearer|BEARER)[ \\t]{1,8}"
+               "(?<secret>[A-Za-z0-9._~+/-]{16,65535}={0,3})(?<!\\.)"
+               "(?![A-Za-z0-9_~+/=-])",
+    .validate = bearer_token_validate,
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "bearer_token",
     .version = "1.0.0",
     .description = "The credential after \"Bearer \" (the word stays)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "BEARER_TOKEN",
-        .tier = APX_TIER_SECRET,
-        .priority = 100,
-        .pattern = "(?<![A-Za-z0-9_])(?:Bearer|bearer|BEARER)[ \\t]{1,8}"
-                   "(?<secret>[A-Za-z0-9._~+/-]{16,65535}={0,3})(?<!\\.)"
-                   "(?![A-Za-z0-9_~+/=-])",
-        .validate = bearer_token_validate,
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

@@ -860,20 +860,22 @@ static const char *const must_not_match[] = {
     NULL,
 };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "CREDENTIAL",
+    .tier = APX_TIER_SECRET,
+    .priority = 155,
+    .find = credential_find,
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "credential_assignment",
     .version = "1.0.0",
     .description = "Values assigned to credential names (DB_PASSWORD=x, \"token\": \"x\", ...)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "CREDENTIAL",
-        .tier = APX_TIER_SECRET,
-        .priority = 155,
-        .find = credential_find,
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

@@ -30,20 +30,22 @@ static const char *const must_not_match[] = {
 
 static const char *const anchors[] = { "dapi", NULL };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "DATABRICKS_TOKEN",
+    .tier = APX_TIER_SECRET,
+    .priority = 49,
+    .pattern = "(?<![A-Za-z0-9_])dapi[0-9a-h]{32}+(?:-[0-9]{1,2}+)?+(?![A-Za-z0-9_])",
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "databricks_token",
     .version = "1.0.0",
     .description = "Databricks personal access tokens (dapi + 32 hex)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "DATABRICKS_TOKEN",
-        .tier = APX_TIER_SECRET,
-        .priority = 49,
-        .pattern = "(?<![A-Za-z0-9_])dapi[0-9a-h]{32}+(?:-[0-9]{1,2}+)?+(?![A-Za-z0-9_])",
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

@@ -65,26 +65,28 @@ static const char *const must_not_match[] = {
 
 static const char *const anchors[] = { "://", NULL };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "DB_CONNECTION_STRING",
+    .tier = APX_TIER_SECRET,
+    .priority = 90,
+    /* the scheme in any case (POSTGRES://); a password may hold '/'
+     * and '#' unencoded, as people write them */
+    .pattern = "(?<![A-Za-z0-9+.-])(?i:(?:jdbc:)?" SCHEME ")://"
+               "[^\\s:@/?#'\"`<>\\\\]{0,256}+:"        /* user (may be empty) */
+               "(?!" TEMPLATE ")"
+               "[^\\s@?'\"`<>\\\\]{1,256}+@"           /* password */
+               "(?:" URLCHAR "{0,2047}[^\\s'\"`<>\\\\.,;:!?)\\]}])?",
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "db_connection_string",
     .version = "1.0.0",
     .description = "Database and broker URLs with a password (postgres://user:pass@host/db...)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "DB_CONNECTION_STRING",
-        .tier = APX_TIER_SECRET,
-        .priority = 90,
-        /* the scheme in any case (POSTGRES://); a password may hold '/'
-         * and '#' unencoded, as people write them */
-        .pattern = "(?<![A-Za-z0-9+.-])(?i:(?:jdbc:)?" SCHEME ")://"
-                   "[^\\s:@/?#'\"`<>\\\\]{0,256}+:"        /* user (may be empty) */
-                   "(?!" TEMPLATE ")"
-                   "[^\\s@?'\"`<>\\\\]{1,256}+@"           /* password */
-                   "(?:" URLCHAR "{0,2047}[^\\s'\"`<>\\\\.,;:!?)\\]}])?",
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

@@ -29,20 +29,22 @@ static const char *const must_not_match[] = {
  * "do" is in every other line of prose and code. */
 static const char *const anchors[] = { "_v1_", NULL };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "DIGITALOCEAN_TOKEN",
+    .tier = APX_TIER_SECRET,
+    .priority = 47,
+    .pattern = "(?<![A-Za-z0-9_])do[opr]_v1_[0-9a-f]{64}+(?![A-Za-z0-9_-])",
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "digitalocean_token",
     .version = "1.0.0",
     .description = "DigitalOcean API tokens (dop_v1_, doo_v1_, dor_v1_ + 64 hex)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "DIGITALOCEAN_TOKEN",
-        .tier = APX_TIER_SECRET,
-        .priority = 47,
-        .pattern = "(?<![A-Za-z0-9_])do[opr]_v1_[0-9a-f]{64}+(?![A-Za-z0-9_-])",
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

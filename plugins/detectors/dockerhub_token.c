@@ -29,20 +29,22 @@ static const char *const must_not_match[] = {
  * is rarer than "dc". */
 static const char *const anchors[] = { "kr_pat_", "kr_oat_", NULL };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "DOCKERHUB_TOKEN",
+    .tier = APX_TIER_SECRET,
+    .priority = 45,
+    .pattern = "(?<![A-Za-z0-9_])dckr_[po]at_[A-Za-z0-9_-]{27,64}+(?![A-Za-z0-9_-])",
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "dockerhub_token",
     .version = "1.0.0",
     .description = "Docker Hub access tokens (dckr_pat_, dckr_oat_ + 27 or more)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "DOCKERHUB_TOKEN",
-        .tier = APX_TIER_SECRET,
-        .priority = 45,
-        .pattern = "(?<![A-Za-z0-9_])dckr_[po]at_[A-Za-z0-9_-]{27,64}+(?![A-Za-z0-9_-])",
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

@@ -218,20 +218,22 @@ static const char *const must_not_match[] = {
 
 static const char *const anchors[] = { "@", NULL };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "EMAIL",
+    .tier = APX_TIER_IDENTIFIER,
+    .priority = 160,
+    .find = email_find,
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "email",
     .version = "1.0.0",
     .description = "E-mail addresses (identifier: an HMAC placeholder)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "EMAIL",
-        .tier = APX_TIER_IDENTIFIER,
-        .priority = 160,
-        .find = email_find,
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

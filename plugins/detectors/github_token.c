@@ -34,23 +34,25 @@ static const char *const must_not_match[] = {
 static const char *const anchors[] = { "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_",
                                        NULL };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "GITHUB_TOKEN",
+    .tier = APX_TIER_SECRET,
+    .priority = 40,
+    .pattern = "(?<![A-Za-z0-9])"
+               "(?:gh[pousr]_[A-Za-z0-9]{36,251}+"
+               "|github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})"
+               "(?![A-Za-z0-9_])",
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "github_token",
     .version = "1.0.0",
     .description = "GitHub tokens (ghp_, gho_, ghu_, ghs_, ghr_ + 36; github_pat_)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "GITHUB_TOKEN",
-        .tier = APX_TIER_SECRET,
-        .priority = 40,
-        .pattern = "(?<![A-Za-z0-9])"
-                   "(?:gh[pousr]_[A-Za-z0-9]{36,251}+"
-                   "|github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})"
-                   "(?![A-Za-z0-9_])",
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

@@ -71,6 +71,22 @@ static int gitlab_token_validate(void *state, const char *match, size_t len)
     return !joined;
 }
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "GITLAB_TOKEN",
+    .tier = APX_TIER_SECRET,
+    .priority = 41,
+    .pattern = "(?<![A-Za-z0-9_])"
+               "(?:gl(?:pat|oas|dt|rt|cbt|ptt|ft|imt|agent|soat|ffct)-|GR1348941)"
+               "[A-Za-z0-9_-]{20,300}+"
+               "(?:\\.[0-9a-z]{2}(?:\\.[0-9a-z]{7,9}|[0-9a-z]{7}))?+"
+               "(?![A-Za-z0-9_-])",
+    .validate = gitlab_token_validate,
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
@@ -78,19 +94,5 @@ APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     .version = "1.0.0",
     .description = "GitLab tokens (glpat-, gloas-, gldt-, glrt-, GR1348941, glcbt-, glptt-, "
                    "glft-, glimt-, glagent-, glsoat-, glffct-)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "GITLAB_TOKEN",
-        .tier = APX_TIER_SECRET,
-        .priority = 41,
-        .pattern = "(?<![A-Za-z0-9_])"
-                   "(?:gl(?:pat|oas|dt|rt|cbt|ptt|ft|imt|agent|soat|ffct)-|GR1348941)"
-                   "[A-Za-z0-9_-]{20,300}+"
-                   "(?:\\.[0-9a-z]{2}(?:\\.[0-9a-z]{7,9}|[0-9a-z]{7}))?+"
-                   "(?![A-Za-z0-9_-])",
-        .validate = gitlab_token_validate,
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

@@ -27,20 +27,22 @@ static const char *const must_not_match[] = {
 
 static const char *const anchors[] = { "AIza", NULL };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "GOOGLE_API_KEY",
+    .tier = APX_TIER_SECRET,
+    .priority = 50,
+    .pattern = "(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])",
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "google_api_key",
     .version = "1.0.0",
     .description = "Google API keys (AIza + 35)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "GOOGLE_API_KEY",
-        .tier = APX_TIER_SECRET,
-        .priority = 50,
-        .pattern = "(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])",
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

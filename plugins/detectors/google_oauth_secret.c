@@ -30,20 +30,22 @@ static const char *const must_not_match[] = {
 
 static const char *const anchors[] = { "GOCSPX-", NULL };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "GOOGLE_OAUTH_SECRET",
+    .tier = APX_TIER_SECRET,
+    .priority = 52,
+    .pattern = "(?<![A-Za-z0-9_])GOCSPX-[A-Za-z0-9_-]{28}+(?![A-Za-z0-9_-])",
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "google_oauth_secret",
     .version = "1.0.0",
     .description = "Google OAuth client secrets (GOCSPX- + 28)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "GOOGLE_OAUTH_SECRET",
-        .tier = APX_TIER_SECRET,
-        .priority = 52,
-        .pattern = "(?<![A-Za-z0-9_])GOCSPX-[A-Za-z0-9_-]{28}+(?![A-Za-z0-9_-])",
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

@@ -41,23 +41,25 @@ static const char *const anchors[] = {
     "X-VAULT-TOKEN", NULL,
 };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "HASHICORP_VAULT_TOKEN",
+    .tier = APX_TIER_SECRET,
+    .priority = 150,
+    .pattern = "(?|(?<![A-Za-z0-9_.-])(?<secret>hv[sbr]\\.[A-Za-z0-9_-]{20,1024}+)"
+               "|(?:VAULT_TOKEN|vault_token|X-Vault-Token|x-vault-token|X-VAULT-TOKEN)"
+               "[\"']?[ \\t]*[:=][ \\t]*[\"']?(?<secret>[sb]\\.[A-Za-z0-9]{24}))"
+               "(?![A-Za-z0-9_-])",
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "hashicorp_vault_token",
     .version = "1.0.0",
     .description = "HashiCorp Vault tokens (hvs., hvb., hvr.; legacy s. after VAULT_TOKEN)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "HASHICORP_VAULT_TOKEN",
-        .tier = APX_TIER_SECRET,
-        .priority = 150,
-        .pattern = "(?|(?<![A-Za-z0-9_.-])(?<secret>hv[sbr]\\.[A-Za-z0-9_-]{20,1024}+)"
-                   "|(?:VAULT_TOKEN|vault_token|X-Vault-Token|x-vault-token|X-VAULT-TOKEN)"
-                   "[\"']?[ \\t]*[:=][ \\t]*[\"']?(?<secret>[sb]\\.[A-Za-z0-9]{24}))"
-                   "(?![A-Za-z0-9_-])",
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

@@ -34,20 +34,22 @@ static const char *const must_not_match[] = {
  * is everywhere in code; "i_" is rare. */
 static const char *const anchors[] = { "hf_", "i_org_", NULL };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "HUGGINGFACE_TOKEN",
+    .tier = APX_TIER_SECRET,
+    .priority = 46,
+    .pattern = "(?<![A-Za-z0-9_])(?:hf|api_org)_[A-Za-z]{34}+(?![A-Za-z0-9_-])",
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "huggingface_token",
     .version = "1.0.0",
     .description = "Hugging Face access tokens (hf_ + 34 letters; api_org_ + 34)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "HUGGINGFACE_TOKEN",
-        .tier = APX_TIER_SECRET,
-        .priority = 46,
-        .pattern = "(?<![A-Za-z0-9_])(?:hf|api_org)_[A-Za-z]{34}+(?![A-Za-z0-9_-])",
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

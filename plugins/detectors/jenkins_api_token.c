@@ -63,22 +63,24 @@ static const char *const must_not_match[] = {
 
 static const char *const anchors[] = { "11", NULL };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "JENKINS_API_TOKEN",
+    .tier = APX_TIER_SECRET,
+    .priority = 130,
+    .pattern = "(?|(?<![0-9A-Za-z])(?<secret>" TOKEN ")(?![0-9A-Za-z])" NOT_A_HEX_BLOCK_LINE
+               "|" NAMED "(?<![0-9A-Za-z])(?<secret>" SHORT ")(?![0-9A-Za-z])"
+               "|^(?<secret>" SHORT ")$)",
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "jenkins_api_token",
     .version = "1.0.0",
     .description = "Jenkins API tokens (11 + 32 hex)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "JENKINS_API_TOKEN",
-        .tier = APX_TIER_SECRET,
-        .priority = 130,
-        .pattern = "(?|(?<![0-9A-Za-z])(?<secret>" TOKEN ")(?![0-9A-Za-z])" NOT_A_HEX_BLOCK_LINE
-                   "|" NAMED "(?<![0-9A-Za-z])(?<secret>" SHORT ")(?![0-9A-Za-z])"
-                   "|^(?<secret>" SHORT ")$)",
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

@@ -32,21 +32,23 @@ static const char *const must_not_match[] = {
 
 static const char *const anchors[] = { "eyJ", NULL };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "JWT",
+    .tier = APX_TIER_SECRET,
+    .priority = 80,
+    .pattern = "(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{2,16384}+\\.eyJ[A-Za-z0-9_-]{2,65535}+"
+               "\\.[A-Za-z0-9_-]{16,16384}+(?![A-Za-z0-9_-])",
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "jwt",
     .version = "1.0.0",
     .description = "JSON Web Tokens (eyJ....eyJ....signature)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "JWT",
-        .tier = APX_TIER_SECRET,
-        .priority = 80,
-        .pattern = "(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{2,16384}+\\.eyJ[A-Za-z0-9_-]{2,65535}+"
-                   "\\.[A-Za-z0-9_-]{16,16384}+(?![A-Za-z0-9_-])",
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

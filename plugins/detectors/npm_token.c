@@ -33,20 +33,22 @@ static const char *const must_not_match[] = {
  * common (input, unpack), "pm" is not. */
 static const char *const anchors[] = { "pm_", NULL };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "NPM_TOKEN",
+    .tier = APX_TIER_SECRET,
+    .priority = 43,
+    .pattern = "(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}+(?![A-Za-z0-9_-])",
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "npm_token",
     .version = "1.0.0",
     .description = "npm access tokens (npm_ + 36 letters and digits)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "NPM_TOKEN",
-        .tier = APX_TIER_SECRET,
-        .priority = 43,
-        .pattern = "(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}+(?![A-Za-z0-9_-])",
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

@@ -62,25 +62,27 @@ static int openai_key_validate(void *state, const char *match, size_t len)
     return 1;
 }
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "OPENAI_KEY",
+    .tier = APX_TIER_SECRET,
+    .priority = 20,
+    .pattern = "(?<![A-Za-z0-9_-])sk-(?!ant-)"
+               "(?:(?:proj|svcacct|admin|None)-[A-Za-z0-9_-]{40,250}+"
+               "|[A-Za-z0-9]{48}+"
+               "|[A-Za-z0-9_-]{0,160}?T3BlbkFJ[A-Za-z0-9_-]{0,160}+)"
+               "(?![A-Za-z0-9_-])",
+    .validate = openai_key_validate,
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "openai_key",
     .version = "1.0.0",
     .description = "OpenAI API keys (sk-proj-, sk-svcacct-, sk-admin-, legacy sk- + 48)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "OPENAI_KEY",
-        .tier = APX_TIER_SECRET,
-        .priority = 20,
-        .pattern = "(?<![A-Za-z0-9_-])sk-(?!ant-)"
-                   "(?:(?:proj|svcacct|admin|None)-[A-Za-z0-9_-]{40,250}+"
-                   "|[A-Za-z0-9]{48}+"
-                   "|[A-Za-z0-9_-]{0,160}?T3BlbkFJ[A-Za-z0-9_-]{0,160}+)"
-                   "(?![A-Za-z0-9_-])",
-        .validate = openai_key_validate,
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

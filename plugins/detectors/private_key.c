@@ -112,27 +112,29 @@ static const char *const must_not_match[] = {
 
 static const char *const anchors[] = { "PRIVATE KEY", NULL };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "PRIVATE_KEY",
+    .tier = APX_TIER_SECRET,
+    .priority = 70,
+    .pattern = "-----BEGIN[ ]" KIND "-----"
+               /* headers and blank lines */
+               "(?:" SEP "(?:[A-Za-z][A-Za-z0-9-]{0,30}:[^\\r\\n\\\\\"]{0,256})?){0,8}"
+               /* base64 lines (all on the BEGIN line if need be) */
+               "(?:(?:" SEP "|[ ]{0,4})[A-Za-z0-9+/=]{16,}+)+"
+               /* a short last line, a PGP checksum */
+               "(?:" SEP "[A-Za-z0-9+/=]{1,15}+" EOL "){0,2}"
+               "(?:(?:" SEP "|[ ]{0,4})-----END[ ]" KIND "-----)?",
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "private_key",
     .version = "1.0.0",
     .description = "PEM and PGP private keys, the whole block from BEGIN to END",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "PRIVATE_KEY",
-        .tier = APX_TIER_SECRET,
-        .priority = 70,
-        .pattern = "-----BEGIN[ ]" KIND "-----"
-                   /* headers and blank lines */
-                   "(?:" SEP "(?:[A-Za-z][A-Za-z0-9-]{0,30}:[^\\r\\n\\\\\"]{0,256})?){0,8}"
-                   /* base64 lines (all on the BEGIN line if need be) */
-                   "(?:(?:" SEP "|[ ]{0,4})[A-Za-z0-9+/=]{16,}+)+"
-                   /* a short last line, a PGP checksum */
-                   "(?:" SEP "[A-Za-z0-9+/=]{1,15}+" EOL "){0,2}"
-                   "(?:(?:" SEP "|[ ]{0,4})-----END[ ]" KIND "-----)?",
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

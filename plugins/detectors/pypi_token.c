@@ -31,20 +31,22 @@ static const char *const must_not_match[] = {
 
 static const char *const anchors[] = { "pypi-AgE", NULL };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "PYPI_TOKEN",
+    .tier = APX_TIER_SECRET,
+    .priority = 44,
+    .pattern = "(?<![A-Za-z0-9_-])pypi-AgE[A-Za-z0-9_-]{60,4000}+(?![A-Za-z0-9_+/=-])",
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "pypi_token",
     .version = "1.0.0",
     .description = "PyPI and TestPyPI API tokens (pypi-AgE + base64url macaroon)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "PYPI_TOKEN",
-        .tier = APX_TIER_SECRET,
-        .priority = 44,
-        .pattern = "(?<![A-Za-z0-9_-])pypi-AgE[A-Za-z0-9_-]{60,4000}+(?![A-Za-z0-9_+/=-])",
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

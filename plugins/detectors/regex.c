@@ -191,6 +191,13 @@ static int regex_setup(void *state, struct apx_detector_spec *spec, struct apx_e
     return 0;
 }
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "REGEX",
+    .tier = APX_TIER_SECRET,
+    .priority = REGEX_DEFAULT_PRIORITY,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
@@ -199,11 +206,6 @@ APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     .description = "A detector from a pattern and samples in the pipeline file",
     .init = regex_init,
     .fini = regex_fini,
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "REGEX",
-        .tier = APX_TIER_SECRET,
-        .priority = REGEX_DEFAULT_PRIORITY,
-    },
+    .detector = &detector_spec,
     .setup = regex_setup,
 };

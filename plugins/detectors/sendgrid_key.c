@@ -28,20 +28,22 @@ static const char *const must_not_match[] = {
 
 static const char *const anchors[] = { "SG.", NULL };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "SENDGRID_KEY",
+    .tier = APX_TIER_SECRET,
+    .priority = 62,
+    .pattern = "(?<![A-Za-z0-9_.-])SG\\.[A-Za-z0-9_-]{22}+\\.[A-Za-z0-9_-]{43}+(?![A-Za-z0-9_-])",
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "sendgrid_key",
     .version = "1.0.0",
     .description = "SendGrid API keys (SG. + 22 + . + 43)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "SENDGRID_KEY",
-        .tier = APX_TIER_SECRET,
-        .priority = 62,
-        .pattern = "(?<![A-Za-z0-9_.-])SG\\.[A-Za-z0-9_-]{22}+\\.[A-Za-z0-9_-]{43}+(?![A-Za-z0-9_-])",
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

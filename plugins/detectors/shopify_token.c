@@ -30,20 +30,22 @@ static const char *const must_not_match[] = {
  * common in prose and code, "hp" is not. */
 static const char *const anchors[] = { "hpat_", "hpca_", "hppa_", "hpss_", NULL };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "SHOPIFY_TOKEN",
+    .tier = APX_TIER_SECRET,
+    .priority = 48,
+    .pattern = "(?<![A-Za-z0-9_])shp(?:at|ca|pa|ss)_[0-9a-fA-F]{32}+(?![A-Za-z0-9_-])",
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "shopify_token",
     .version = "1.0.0",
     .description = "Shopify access tokens and app secrets (shpat_, shpca_, shppa_, shpss_ + 32 hex)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "SHOPIFY_TOKEN",
-        .tier = APX_TIER_SECRET,
-        .priority = 48,
-        .pattern = "(?<![A-Za-z0-9_])shp(?:at|ca|pa|ss)_[0-9a-fA-F]{32}+(?![A-Za-z0-9_-])",
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

@@ -56,26 +56,28 @@ static const char *const must_not_match[] = {
  * "hooks.slack.com/" ("ho" is common, "sl" much less). */
 static const char *const anchors[] = { "xox", "xapp-", "slack.com/", NULL };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "SLACK_TOKEN",
+    .tier = APX_TIER_SECRET,
+    .priority = 42,
+    .pattern = "(?|(?<![A-Za-z0-9_-])(?:xox[abprs]|xoxe(?:\\.xox[bp])?)-[0-9]{1,14}+"
+               "(?:-[A-Za-z0-9]{1,250}+){1,6}+(?<=[A-Za-z0-9]{10})(?![A-Za-z0-9_-])"
+               "|(?<![A-Za-z0-9_-])xapp-[0-9]{1,3}+-[A-Z0-9]{6,20}+-[0-9]{6,20}+"
+               "-[A-Za-z0-9]{20,256}+(?![A-Za-z0-9_-])"
+               "|hooks\\.slack\\.com/(?:services/T[A-Z0-9]{6,14}+/B[A-Z0-9]{6,14}+"
+               "|(?:workflows|triggers)/T[A-Z0-9]{6,14}+/(?:A[A-Z0-9]{6,14}+/)?[0-9]{6,24}+)"
+               "/(?<secret>[A-Za-z0-9]{16,64}+)(?![A-Za-z0-9_-]))",
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "slack_token",
     .version = "1.0.0",
     .description = "Slack tokens (xoxb-, xoxp-, xoxa-, xoxr-, xoxs-, xoxe-, xapp-) and webhook URLs",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "SLACK_TOKEN",
-        .tier = APX_TIER_SECRET,
-        .priority = 42,
-        .pattern = "(?|(?<![A-Za-z0-9_-])(?:xox[abprs]|xoxe(?:\\.xox[bp])?)-[0-9]{1,14}+"
-                   "(?:-[A-Za-z0-9]{1,250}+){1,6}+(?<=[A-Za-z0-9]{10})(?![A-Za-z0-9_-])"
-                   "|(?<![A-Za-z0-9_-])xapp-[0-9]{1,3}+-[A-Z0-9]{6,20}+-[0-9]{6,20}+"
-                   "-[A-Za-z0-9]{20,256}+(?![A-Za-z0-9_-])"
-                   "|hooks\\.slack\\.com/(?:services/T[A-Z0-9]{6,14}+/B[A-Z0-9]{6,14}+"
-                   "|(?:workflows|triggers)/T[A-Z0-9]{6,14}+/(?:A[A-Z0-9]{6,14}+/)?[0-9]{6,24}+)"
-                   "/(?<secret>[A-Za-z0-9]{16,64}+)(?![A-Za-z0-9_-]))",
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

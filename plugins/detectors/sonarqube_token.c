@@ -28,20 +28,22 @@ static const char *const must_not_match[] = {
 
 static const char *const anchors[] = { "sqp_", "squ_", "sqa_", NULL };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "SONARQUBE_TOKEN",
+    .tier = APX_TIER_SECRET,
+    .priority = 120,
+    .pattern = "(?<![A-Za-z0-9_])sq[pua]_[0-9a-f]{40}(?![0-9A-Za-z_])",
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "sonarqube_token",
     .version = "1.0.0",
     .description = "SonarQube tokens (sqp_, squ_, sqa_ + 40 hex)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "SONARQUBE_TOKEN",
-        .tier = APX_TIER_SECRET,
-        .priority = 120,
-        .pattern = "(?<![A-Za-z0-9_])sq[pua]_[0-9a-f]{40}(?![0-9A-Za-z_])",
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

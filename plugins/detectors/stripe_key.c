@@ -30,20 +30,22 @@ static const char *const must_not_match[] = {
 static const char *const anchors[] = { "sk_live_", "sk_test_", "sk_prod_", "rk_live_", "rk_test_",
                                        "rk_prod_", NULL };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "STRIPE_KEY",
+    .tier = APX_TIER_SECRET,
+    .priority = 60,
+    .pattern = "(?<![A-Za-z0-9_])[sr]k_(?:live|test|prod)_[0-9A-Za-z]{24,247}+(?![0-9A-Za-z])",
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "stripe_key",
     .version = "1.0.0",
     .description = "Stripe secret and restricted keys (sk_live_, sk_test_, rk_live_, rk_test_)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "STRIPE_KEY",
-        .tier = APX_TIER_SECRET,
-        .priority = 60,
-        .pattern = "(?<![A-Za-z0-9_])[sr]k_(?:live|test|prod)_[0-9A-Za-z]{24,247}+(?![0-9A-Za-z])",
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

@@ -55,29 +55,31 @@ static const char *const anchors[] = { "twilio", "Twilio", "TWILIO",
                                        "SK8", "SK9", "SKa", "SKb", "SKc", "SKd", "SKe", "SKf",
                                        NULL };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "TWILIO_KEY",
+    .tier = APX_TIER_SECRET,
+    .priority = 64,
+    .pattern = "(?|(?<![A-Za-z0-9_])SK[0-9a-f]{32}+(?::[A-Za-z0-9]{32}+)?+(?![A-Za-z0-9_])"
+               /* AC...:token, Twilio named later on the line (curl -u, a URL) */
+               "|(?<![A-Za-z0-9_])AC[0-9a-f]{32}+:(?<secret>[0-9a-f]{32}+)(?![A-Za-z0-9_])"
+               "[^\\n]{0,200}?(?:twilio|Twilio|TWILIO)"
+               /* Twilio named first, then a name and a value, or AC...: */
+               "|(?:twilio|Twilio|TWILIO)(?:(?!SK[0-9a-f]{32}|AC[0-9a-f]{32}:)[\\s\\S]){0,120}?"
+               "(?:(?i:auth[_ .-]?token|api[_ .-]?(?:key[_ .-]?)?secret|secret|token)"
+               "(?:[\"'\\]]?[ \\t]{0,3}(?:[:=]|=>|,)\\s{0,3}|[ \\t]{1,3})[\"']?"
+               "|AC[0-9a-f]{32}:)"
+               "(?<secret>[A-Za-z0-9]{32}+)(?![A-Za-z0-9_]))",
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "twilio_key",
     .version = "1.0.0",
     .description = "Twilio API keys (SK + 32 hex) and auth tokens and key secrets in Twilio context",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "TWILIO_KEY",
-        .tier = APX_TIER_SECRET,
-        .priority = 64,
-        .pattern = "(?|(?<![A-Za-z0-9_])SK[0-9a-f]{32}+(?::[A-Za-z0-9]{32}+)?+(?![A-Za-z0-9_])"
-                   /* AC...:token, Twilio named later on the line (curl -u, a URL) */
-                   "|(?<![A-Za-z0-9_])AC[0-9a-f]{32}+:(?<secret>[0-9a-f]{32}+)(?![A-Za-z0-9_])"
-                   "[^\\n]{0,200}?(?:twilio|Twilio|TWILIO)"
-                   /* Twilio named first, then a name and a value, or AC...: */
-                   "|(?:twilio|Twilio|TWILIO)(?:(?!SK[0-9a-f]{32}|AC[0-9a-f]{32}:)[\\s\\S]){0,120}?"
-                   "(?:(?i:auth[_ .-]?token|api[_ .-]?(?:key[_ .-]?)?secret|secret|token)"
-                   "(?:[\"'\\]]?[ \\t]{0,3}(?:[:=]|=>|,)\\s{0,3}|[ \\t]{1,3})[\"']?"
-                   "|AC[0-9a-f]{32}:)"
-                   "(?<secret>[A-Za-z0-9]{32}+)(?![A-Za-z0-9_]))",
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

@@ -213,20 +213,22 @@ static const char *const must_not_match[] = {
     NULL,
 };
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "URL_PASSWORD",
+    .tier = APX_TIER_SECRET,
+    .priority = 95,
+    .find = url_credentials_find,
+    .anchors = anchors,
+    .must_match = must_match,
+    .must_not_match = must_not_match,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_DETECTOR,
     .name = "url_credentials",
     .version = "1.0.0",
     .description = "Passwords in URLs of any scheme (scheme://user:password@host)",
-    .detector = {
-        .struct_size = sizeof(struct apx_detector_spec),
-        .label = "URL_PASSWORD",
-        .tier = APX_TIER_SECRET,
-        .priority = 95,
-        .find = url_credentials_find,
-        .anchors = anchors,
-        .must_match = must_match,
-        .must_not_match = must_not_match,
-    },
+    .detector = &detector_spec,
 };

@@ -23,15 +23,22 @@ check_refused() { # WHAT EXPECTED-MESSAGE
 }
 
 # The daemon's ABI version, from the header the plugins were built against.
+MAJOR=$(sed -n 's/^#define APX_ABI_MAJOR \([0-9]*\)$/\1/p' "$top_srcdir/include/anthropic-proxy/plugin.h")
 MINOR=$(sed -n 's/^#define APX_ABI_MINOR \([0-9]*\)$/\1/p' "$top_srcdir/include/anthropic-proxy/plugin.h")
-[ -n "$MINOR" ] || fail "cannot read APX_ABI_MINOR from plugin.h"
+[ -n "$MAJOR" ] && [ -n "$MINOR" ] || fail "cannot read APX_ABI_MAJOR and _MINOR from plugin.h"
 
 PIPELINE=$T/pipeline.yaml
 write_config
 detector_pipeline "$BROKEN/bad_major.so"
-check_refused "wrong ABI major" "was built for plugin ABI 2.0, this daemon has 1.$MINOR: rebuild it"
+check_refused "wrong ABI major" "was built for plugin ABI $((MAJOR + 1)).0, this daemon has $MAJOR.$MINOR: rebuild it"
 detector_pipeline "$BROKEN/newer_minor.so"
-check_refused "newer ABI minor" "needs plugin ABI 1.$((MINOR + 1)), newer than this daemon's 1.$MINOR"
+check_refused "newer ABI minor" "needs plugin ABI $MAJOR.$((MINOR + 1)), newer than this daemon's $MAJOR.$MINOR"
+# an older minor's smaller structs load: only the bytes their struct_size
+# gives are read (small_structs.c fails its samples otherwise)
+detector_pipeline "$BROKEN/small_structs.so"
+out=$("$PROXY_BIN" --check-config --config "$T/proxy.env" 2>&1) ||
+    fail "a plugin with a smaller detector spec (an older minor) was refused: $out"
+ok "a plugin of an older minor with a smaller detector spec loads: $out"
 detector_pipeline "$BROKEN/no_descriptor.so"
 check_refused "missing descriptor" "no descriptor 'apx_plugin_descriptor' exported"
 detector_pipeline "$BROKEN/failing_samples.so"

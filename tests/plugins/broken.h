@@ -14,6 +14,9 @@ __attribute__((unused)) static int ok_init(const struct apx_host *host, const st
     return 0;
 }
 
-#define BROKEN_SPEC { .struct_size = sizeof(struct apx_detector_spec), .label = "BROKEN", \
-    .tier = APX_TIER_SECRET, .priority = 500, .pattern = "brk_[0-9a-f]{16}", \
-    .must_match = ok_match, .must_not_match = ok_nomatch }
+__attribute__((unused)) static const struct apx_detector_spec broken_spec = {
+    .struct_size = sizeof(struct apx_detector_spec), .label = "BROKEN",
+    .tier = APX_TIER_SECRET, .priority = 500, .pattern = "brk_[0-9a-f]{16}",
+    .must_match = ok_match, .must_not_match = ok_nomatch,
+};
+#define BROKEN_SPEC (&broken_spec)

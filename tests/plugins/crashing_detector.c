@@ -19,10 +19,17 @@ static int crashing_find(void *state, const char *text, size_t len, size_t start
     return 1;
 }
 
+static const struct apx_detector_spec detector_spec = {
+    .struct_size = sizeof(struct apx_detector_spec),
+    .label = "BROKEN",
+    .tier = APX_TIER_SECRET,
+    .priority = 500,
+    .find = crashing_find,
+    .must_match = ok_match,
+    .must_not_match = ok_nomatch,
+};
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER, .kind = APX_KIND_DETECTOR, .name = "crashing_detector", .version = "1",
     .init = ok_init,
-    .detector = { .struct_size = sizeof(struct apx_detector_spec), .label = "BROKEN",
-                  .tier = APX_TIER_SECRET, .priority = 500, .find = crashing_find,
-                  .must_match = ok_match, .must_not_match = ok_nomatch },
+    .detector = &detector_spec,
 };

@@ -26,6 +26,11 @@ static int on_request(void *state, struct apx_exchange *ex)
     return APX_BLOCK;
 }
 
+static const struct apx_stage_hooks stage_hooks = {
+    .struct_size = sizeof(struct apx_stage_hooks),
+    .on_request = on_request,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_STAGE,
@@ -33,5 +38,5 @@ APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     .version = "1.0.0",
     .description = "refuses requests with x-test-refuse: NNN (tests only)",
     .init = refusing_init,
-    .stage = { .on_request = on_request },
+    .stage = &stage_hooks,
 };

@@ -1,10 +1,12 @@
 /*
  * check_loader: the plugin ABI rule (exact major, not-newer minor, a
- * descriptor at least as large as this version's), and name resolution.
+ * descriptor at least as large as this major's first), the copies of a
+ * plugin's structs by their struct_size, and name resolution.
  */
 #include "config.h"
 
 #include <check.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +61,60 @@ START_TEST(resolve_names_and_paths)
 }
 END_TEST
 
+static int fake_request(void *state, struct apx_exchange *ex)
+{
+    (void)state;
+    (void)ex;
+    return APX_OK;
+}
+
+static int fake_transform(void *state, struct apx_exchange *ex, const uint8_t *d, size_t n,
+                          bool end)
+{
+    (void)state;
+    (void)ex;
+    (void)d;
+    (void)n;
+    (void)end;
+    return 0;
+}
+
+START_TEST(copies_by_struct_size)
+{
+    char err[256];
+    struct plugin_abi abi;
+    /* hooks of a minor that had no on_response_transform yet */
+    struct apx_stage_hooks old_hooks = {
+        .struct_size = offsetof(struct apx_stage_hooks, on_response_transform),
+        .on_request = fake_request,
+        .on_response_transform = fake_transform, /* past its size: not the plugin's */
+    };
+    struct apx_plugin d = { APX_PLUGIN_HEADER, .kind = APX_KIND_STAGE, .name = "s",
+                            .version = "1", .stage = &old_hooks };
+    ck_assert_int_eq(loader_copy_abi(&d, &abi, err, sizeof err), 0);
+    ck_assert_ptr_eq(abi.desc.stage, &abi.hooks);
+    ck_assert(abi.hooks.on_request == fake_request);
+    ck_assert(abi.hooks.on_response_transform == NULL);
+    ck_assert_uint_eq(abi.hooks.struct_size, sizeof(struct apx_stage_hooks));
+    /* a stage with no hooks at all (only routes): every hook NULL */
+    d.stage = NULL;
+    ck_assert_int_eq(loader_copy_abi(&d, &abi, err, sizeof err), 0);
+    ck_assert(abi.desc.stage->on_request == NULL);
+    /* a detector needs its spec, with a size */
+    d.kind = APX_KIND_DETECTOR;
+    ck_assert_int_eq(loader_copy_abi(&d, &abi, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "without a detector spec"));
+    struct apx_detector_spec spec = { .struct_size = 0, .label = "X" };
+    d.detector = &spec;
+    ck_assert_int_eq(loader_copy_abi(&d, &abi, err, sizeof err), -1);
+    spec.struct_size = offsetof(struct apx_detector_spec, pattern);
+    spec.pattern = "x"; /* past its size */
+    ck_assert_int_eq(loader_copy_abi(&d, &abi, err, sizeof err), 0);
+    ck_assert_str_eq(abi.desc.detector->label, "X");
+    ck_assert_ptr_null(abi.desc.detector->pattern);
+}
+END_TEST
+
 START_TEST(refuses_missing_files)
 {
     struct loaded_plugin p;
@@ -74,6 +130,7 @@ int main(void)
     TCase *tc = tcase_create("loader");
     tcase_add_test(tc, abi_rule);
     tcase_add_test(tc, resolve_names_and_paths);
+    tcase_add_test(tc, copies_by_struct_size);
     tcase_add_test(tc, refuses_missing_files);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -436,6 +436,22 @@ START_TEST(detector_actions)
 }
 END_TEST
 
+START_TEST(detector_restore)
+{
+    OK("detectors:\n  - plugin: a\n  - plugin: b\n    restore: never\n"
+       "  - plugin: c\n    restore: tool_input\n");
+    ck_assert_int_eq(P.detectors[0].restore, APX_RESTORE_TOOL_INPUT);
+    ck_assert_int_eq(P.detectors[1].restore, APX_RESTORE_NEVER);
+    ck_assert_int_eq(P.detectors[2].restore, APX_RESTORE_TOOL_INPUT);
+    ck_assert_ptr_null(config_get(&P.detectors[1].config, "restore"));
+    pipeline_free(&P);
+    ERR("detectors:\n  - plugin: a\n    restore: always\n", "pipeline.yaml:3:14: ",
+        "restore 'always' is not valid; expected tool_input or never");
+    ERR("detectors:\n  - plugin: a\n    restore: {x: 1}\n", "pipeline.yaml:3:5: ",
+        "expected tool_input or never");
+}
+END_TEST
+
 START_TEST(anchors_and_aliases)
 {
     ERR("stages:\n  - &s {plugin: a}\n  - *s\n", "pipeline.yaml:2:5: ",
@@ -902,6 +918,7 @@ static Suite *pipeline_suite(void)
     tcase_add_test(bad, bad_names_and_plugins);
     tcase_add_test(bad, bad_priority_and_enabled);
     tcase_add_test(bad, detector_actions);
+    tcase_add_test(bad, detector_restore);
     tcase_add_test(bad, anchors_and_aliases);
     tcase_add_test(bad, unknown_tags);
     tcase_add_test(bad, nesting_over_32);

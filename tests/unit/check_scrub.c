@@ -77,14 +77,14 @@ static void load_detector(size_t i, struct scrub_detector *out)
     struct apx_error perr = { { 0 } };
     if (p->init)
         ck_assert_int_eq(p->init(&mock_host, NULL, &dets[i].state, &perr), 0);
-    dets[i].spec = p->detector;
-    dets[i].pub = (struct apx_detector){ .name = p->name, .label = p->detector.label,
-                                         .tier = p->detector.tier,
-                                         .priority = p->detector.priority,
-                                         .anchors = p->detector.anchors };
+    dets[i].spec = *p->detector;
+    dets[i].pub = (struct apx_detector){ .name = p->name, .label = p->detector->label,
+                                         .tier = p->detector->tier,
+                                         .priority = p->detector->priority,
+                                         .anchors = p->detector->anchors };
     ck_assert_msg(detector_compile(&dets[i], err, sizeof err) == 0, "%s", err);
-    *out = (struct scrub_detector){ .name = p->name, .label = p->detector.label,
-                                    .tier = p->detector.tier, .anchors = p->detector.anchors,
+    *out = (struct scrub_detector){ .name = p->name, .label = p->detector->label,
+                                    .tier = p->detector->tier, .anchors = p->detector->anchors,
                                     .find = find_det, .ctx = &dets[i] };
 }
 

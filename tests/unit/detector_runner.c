@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "detectors.h"
+#include "loader.h"
 
 /* The built-in detectors and the priorities SPEC section 6 gives them. */
 static const struct {
@@ -305,8 +306,11 @@ static int check_plugin(struct loaded *l, const char *path, const struct apx_con
         snprintf(err, errlen, "%s: name \"%s\" is not [a-z0-9_]+", path, p->name);
         return -1;
     }
-    if (p->detector.struct_size != sizeof(struct apx_detector_spec)) {
-        snprintf(err, errlen, "%s: detector.struct_size is not set", p->name);
+    /* the spec as the daemon's loader sees it: copied by its struct_size */
+    struct plugin_abi abi;
+    char why[256];
+    if (loader_copy_abi(p, &abi, why, sizeof why) < 0) {
+        snprintf(err, errlen, "%s: %s", p->name, why);
         return -1;
     }
     if (p->init && p->init(&mock_host, cfg, &d->state, &perr) != 0) {
@@ -314,7 +318,7 @@ static int check_plugin(struct loaded *l, const char *path, const struct apx_con
         return -1;
     }
     l->ok = 1; /* fini is due from here */
-    d->spec = p->detector;
+    d->spec = abi.spec;
     if (p->setup && p->setup(d->state, &d->spec, &perr) != 0) {
         snprintf(err, errlen, "%s: setup failed: %s", p->name, perr.message);
         return -1;

@@ -20,12 +20,6 @@
 #define SPEND_MONTH "metrics_internal_spend_month{who=\""
 #define RESERVED "metrics_internal_reserved{who=\""
 
-/* Counters only grow: set one by adding the difference (mod 2^64). */
-static void set(const struct apx_host *h, struct apx_counter *c, uint64_t v)
-{
-    h->counter_add(c, v - h->counter_get(c));
-}
-
 static struct apx_counter *slot(const struct apx_host *h, const char *family, char kind,
                                 const char *name)
 {
@@ -97,7 +91,7 @@ static void zero_family(const struct apx_host *h, const char *family)
     struct names ns = { 0 };
     h->counter_each(h, family, collect, &ns);
     for (size_t i = 0; i < ns.n; i++)
-        set(h, h->counter(h, ns.v[i]), 0);
+        h->counter_set(h->counter(h, ns.v[i]), 0);
     free(ns.v);
 }
 
@@ -107,11 +101,11 @@ static void rollover(struct metrics *m, time_t now)
     uint64_t d = day_index(now), mo = month_index(now);
     if (h->counter_get(m->caps_day) != d) {
         zero_family(h, SPEND_DAY);
-        set(h, m->caps_day, d);
+        h->counter_set(m->caps_day, d);
     }
     if (h->counter_get(m->caps_month) != mo) {
         zero_family(h, SPEND_MONTH);
-        set(h, m->caps_month, mo);
+        h->counter_set(m->caps_month, mo);
     }
 }
 
@@ -184,7 +178,7 @@ static void merge(const struct apx_host *h, const char *family, const struct sum
         snprintf(n, sizeof n, "%s%s\"}", family, s->v[i].key);
         struct apx_counter *c = h->counter(h, n);
         if (c && (int64_t)h->counter_get(c) < s->v[i].nano)
-            set(h, c, (uint64_t)s->v[i].nano);
+            h->counter_set(c, (uint64_t)s->v[i].nano);
     }
 }
 
@@ -212,7 +206,7 @@ static int load_from_ledger(struct metrics *m, time_t now)
     if (access(m->ledger_path, F_OK) < 0 && errno == ENOENT) {
         /* a first start: nothing spent yet; the writer makes the file (and
          * --check-config, which also runs this, must not) */
-        set(h, m->caps_unread, 0);
+        h->counter_set(m->caps_unread, 0);
         m->caps_unreadable = false;
         h->log(h, APX_LOG_INFO, "caps: no ledger at %s yet: nothing spent", m->ledger_path);
         return 0;
@@ -225,7 +219,7 @@ static int load_from_ledger(struct metrics *m, time_t now)
                  ? 0 : -1;
     if (db)
         ledger_sqlite.close(db);
-    set(h, m->caps_unread, rc < 0);
+    h->counter_set(m->caps_unread, rc < 0);
     m->caps_unreadable = rc < 0;
     if (rc < 0)
         h->log(h, APX_LOG_ERROR, "caps: %s; CAPS_ON_ERROR=%s: %s (a reload tries again)", err,
@@ -462,7 +456,7 @@ void caps_done(struct metrics *m, const struct who *w, int64_t reserved, int64_t
         if (reserved > 0) {
             struct apx_counter *r = slot(h, RESERVED, c[i].kind, c[i].name);
             uint64_t held = h->counter_get(r);
-            set(h, r, held > (uint64_t)reserved ? held - (uint64_t)reserved : 0);
+            h->counter_set(r, held > (uint64_t)reserved ? held - (uint64_t)reserved : 0);
         }
         if (cost <= 0)
             continue;
@@ -489,7 +483,7 @@ void caps_update(struct metrics *m, const struct who *w, int64_t *reserved, int6
         struct apx_counter *r = slot(h, RESERVED, c[i].kind, c[i].name);
         uint64_t held = h->counter_get(r);
         held = held > (uint64_t)*reserved ? held - (uint64_t)*reserved : 0;
-        set(h, r, held + (uint64_t)known);
+        h->counter_set(r, held + (uint64_t)known);
     }
     *reserved = known;
 }

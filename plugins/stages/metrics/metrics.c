@@ -410,12 +410,6 @@ uint64_t metrics_active(const struct metrics *m)
     return s > e + a ? s - e - a : 0;
 }
 
-/* Counters only grow: set one by adding the difference (mod 2^64). */
-static void counter_set(const struct apx_host *h, struct apx_counter *c, uint64_t v)
-{
-    h->counter_add(c, v - h->counter_get(c));
-}
-
 double metrics_recent_error_rate(const struct metrics *m)
 {
     const struct apx_host *h = m->host;
@@ -441,9 +435,9 @@ static void sample_recent(struct metrics *m)
     const struct apx_host *h = m->host;
     uint64_t now = now_ms();
     size_t slot = (size_t)(now / METRICS_TICK_MS % METRICS_RECENT);
-    counter_set(h, m->recent[slot][0], h->counter_get(m->requests));
-    counter_set(h, m->recent[slot][1], h->counter_get(m->errors));
-    counter_set(h, m->recent[slot][2], now);
+    h->counter_set(m->recent[slot][0], h->counter_get(m->requests));
+    h->counter_set(m->recent[slot][1], h->counter_get(m->errors));
+    h->counter_set(m->recent[slot][2], now);
 }
 
 static int recent_init(struct metrics *m)
@@ -723,6 +717,14 @@ static void metrics_fini(void *state)
     free(m);
 }
 
+static const struct apx_stage_hooks stage_hooks = {
+    .struct_size = sizeof(struct apx_stage_hooks),
+    .on_request = on_request,
+    .on_response_head = on_response_head,
+    .on_response_body = on_response_body,
+    .on_done = on_done,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_STAGE,
@@ -731,10 +733,5 @@ APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     .description = "requests, tokens, latency; GET /metrics, /metrics/prometheus, /metrics/stream",
     .init = metrics_init,
     .fini = metrics_fini,
-    .stage = {
-        .on_request = on_request,
-        .on_response_head = on_response_head,
-        .on_response_body = on_response_body,
-        .on_done = on_done,
-    },
+    .stage = &stage_hooks,
 };

@@ -45,11 +45,6 @@ struct retry {
     struct apx_counter *c_retries, *c_refused, *c_succeeded;
 };
 
-static void counter_set(const struct apx_host *h, struct apx_counter *c, uint64_t v)
-{
-    h->counter_add(c, v - h->counter_get(c));
-}
-
 /* The slot of the current SLOT_SECONDS, emptied first if it last served older ones. */
 static struct budget_slot *current_slot(struct retry *r)
 {
@@ -57,9 +52,9 @@ static struct budget_slot *current_slot(struct retry *r)
     uint64_t period = (uint64_t)time(NULL) / SLOT_SECONDS;
     struct budget_slot *b = &r->window[period % SLOTS];
     if (h->counter_get(b->period) != period) {
-        counter_set(h, b->period, period);
-        counter_set(h, b->requests, 0);
-        counter_set(h, b->retries, 0);
+        h->counter_set(b->period, period);
+        h->counter_set(b->requests, 0);
+        h->counter_set(b->retries, 0);
     }
     return b;
 }
@@ -251,6 +246,13 @@ static void retry_fini(void *state)
     free(state);
 }
 
+static const struct apx_stage_hooks stage_hooks = {
+    .struct_size = sizeof(struct apx_stage_hooks),
+    .on_request = on_request,
+    .on_response_head = on_response_head,
+    .on_done = on_done,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_STAGE,
@@ -259,9 +261,5 @@ APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     .description = "retries overloaded (529) answers with backoff, within a budget",
     .init = retry_init,
     .fini = retry_fini,
-    .stage = {
-        .on_request = on_request,
-        .on_response_head = on_response_head,
-        .on_done = on_done,
-    },
+    .stage = &stage_hooks,
 };

@@ -389,6 +389,11 @@ static int scrubber_on_request(void *state, struct apx_exchange *ex)
     return verdict;
 }
 
+static const struct apx_stage_hooks stage_hooks = {
+    .struct_size = sizeof(struct apx_stage_hooks),
+    .on_request = scrubber_on_request,
+};
+
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     APX_PLUGIN_HEADER,
     .kind = APX_KIND_STAGE,
@@ -397,5 +402,5 @@ APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
     .description = "replaces secrets in request bodies with placeholders",
     .init = scrubber_init,
     .fini = scrubber_fini,
-    .stage = { .on_request = scrubber_on_request },
+    .stage = &stage_hooks,
 };
