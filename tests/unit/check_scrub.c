@@ -715,6 +715,112 @@ START_TEST(block_names_detector_and_path)
 }
 END_TEST
 
+/* ---- the map of placeholders to originals (for the response side) ---- */
+
+static size_t det_index(const char *name)
+{
+    for (size_t i = 0; i < NDET; i++)
+        if (strcmp(builtin[i], name) == 0)
+            return i;
+    ck_abort_msg("no detector %s", name);
+    return 0;
+}
+
+/* Check that the map holds ph -> value (byte-exact) found by detector det. */
+static void map_has(const struct scrub_result *r, const char *ph, const char *value,
+                    const char *det)
+{
+    for (size_t i = 0; i < r->nmap; i++) {
+        const struct scrub_map_entry *m = &r->map[i];
+        if (strcmp(m->placeholder, ph) != 0)
+            continue;
+        ck_assert_uint_eq(m->placeholder_len, strlen(ph));
+        ck_assert_uint_eq(m->value_len, strlen(value));
+        ck_assert(memcmp(m->value, value, m->value_len) == 0);
+        ck_assert_uint_eq(m->det, det_index(det));
+        return;
+    }
+    ck_abort_msg("no map entry %s", ph);
+}
+
+START_TEST(map_numbers_two_secrets_of_one_label)
+{
+    struct scrub_result r;
+    char *out = scrub("{\"a\":\"" AWS2 "\",\"b\":\"" AWS1 "\"}", SCRUB_FOUND, &r);
+    ck_assert_uint_eq(r.nmap, 2);
+    ck_assert_str_eq(r.map[0].placeholder, "<AWS_ACCESS_KEY_1>"); /* order of appearance */
+    map_has(&r, "<AWS_ACCESS_KEY_1>", AWS2, "aws_access_key");
+    map_has(&r, "<AWS_ACCESS_KEY_2>", AWS1, "aws_access_key");
+    free(out);
+    scrub_result_free(&r);
+    ck_assert_ptr_null(r.map);
+    ck_assert_uint_eq(r.nmap, 0);
+}
+END_TEST
+
+START_TEST(map_same_value_is_one_entry)
+{
+    struct scrub_result r;
+    char *out = scrub("{\"a\":\"" AWS1 " " AWS1 "\",\"b\":[\"" AWS1 "\"]}", SCRUB_FOUND, &r);
+    ck_assert_uint_eq(r.nspans, 3);
+    ck_assert_uint_eq(r.nmap, 1);
+    map_has(&r, "<AWS_ACCESS_KEY_1>", AWS1, "aws_access_key");
+    free(out);
+    scrub_result_free(&r);
+}
+END_TEST
+
+START_TEST(map_holds_hmac_identifiers)
+{
+    struct scrub_result r;
+    char *out = scrub("{\"t\":\"mail alice@example.com, " GHP "\"}", SCRUB_FOUND, &r);
+    ck_assert_uint_eq(r.nmap, 2);
+    map_has(&r, "<EMAIL_HMAC:A59FC578>", "alice@example.com", "email");
+    map_has(&r, "<GITHUB_TOKEN_1>", GHP, "github_token");
+    free(out);
+    scrub_result_free(&r);
+}
+END_TEST
+
+START_TEST(map_has_no_observed_findings)
+{
+    struct scrub_result r;
+    char *out = scrub_with(engine_actions, "{\"t\":\"" MAIL " " AWS1 "\"}", &r);
+    ck_assert_uint_eq(r.observed, 1);
+    ck_assert_uint_eq(r.nmap, 1);
+    map_has(&r, "<AWS_ACCESS_KEY_1>", AWS1, "aws_access_key");
+    free(out);
+    scrub_result_free(&r);
+    /* only observed: no body, no map */
+    out = scrub_with(engine_actions, "{\"t\":\"" MAIL "\"}", &r);
+    ck_assert_uint_eq(r.nmap, 0);
+    free(out);
+    scrub_result_free(&r);
+    /* audit: counted, nothing replaced, no map */
+    const char *in = "{\"t\":\"" AWS1 "\"}";
+    scrub_body(engine, (const uint8_t *)in, strlen(in), false, &r);
+    ck_assert_uint_eq(r.total, 1);
+    ck_assert_uint_eq(r.nmap, 0);
+    scrub_result_free(&r);
+}
+END_TEST
+
+START_TEST(map_holds_decoded_values)
+{
+    /* \u0040 is '@', \u0049 is 'I': the map holds what the client meant,
+     * so what is put back reads the same once decoded */
+    struct scrub_result r;
+    char *out = scrub("{\"t\":\"alice\\u0040example.com AK\\u0049AIOSFODNN7EXAMPLE\"}",
+                      SCRUB_FOUND, &r);
+    ck_assert_str_eq(out, "{\"t\":\"<EMAIL_HMAC:A59FC578> <AWS_ACCESS_KEY_1>\"}");
+    ck_assert_uint_eq(r.nmap, 2);
+    map_has(&r, "<EMAIL_HMAC:A59FC578>", "alice@example.com", "email");
+    map_has(&r, "<AWS_ACCESS_KEY_1>", AWS1, "aws_access_key");
+    free(out);
+    scrub_result_free(&r);
+}
+END_TEST
+
 static Suite *scrub_suite(void)
 {
     Suite *s = suite_create("scrub");
@@ -755,6 +861,11 @@ static Suite *scrub_suite(void)
     tcase_add_test(t, observe_counts_and_sends_unchanged);
     tcase_add_test(t, observe_hides_no_later_match);
     tcase_add_test(t, block_names_detector_and_path);
+    tcase_add_test(t, map_numbers_two_secrets_of_one_label);
+    tcase_add_test(t, map_same_value_is_one_entry);
+    tcase_add_test(t, map_holds_hmac_identifiers);
+    tcase_add_test(t, map_has_no_observed_findings);
+    tcase_add_test(t, map_holds_decoded_values);
     suite_add_tcase(s, t);
     return s;
 }

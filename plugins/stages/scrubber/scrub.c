@@ -497,27 +497,32 @@ static size_t decode_escape(const uint8_t *raw, size_t i, size_t end, char out[4
     return used;
 }
 
-/* Decode the checked string raw[s..e) into w->dec; its length. Decoding never
- * grows a string, so e - s bytes are enough. */
-static enum walk_rc decode_string(struct walk *w, size_t s, size_t e, size_t *dlen)
+/* Decode the checked raw[s..e) (whole units) into out; its length.
+ * Decoding never grows a string, so e - s bytes are enough. */
+static size_t decode_into(const uint8_t *raw, size_t s, size_t e, char *out)
 {
-    if (grow((void **)&w->dec, &w->dec_cap, e - s + 1, 1) < 0)
-        return failed(w, "out of memory");
-    const uint8_t *raw = w->p;
     size_t o = 0, i = s;
     while (i < e) {
         const uint8_t *bs = memchr(raw + i, '\\', e - i);
         size_t run = bs ? (size_t)(bs - raw) - i : e - i;
-        memcpy(w->dec + o, raw + i, run);
+        memcpy(out + o, raw + i, run);
         o += run;
         i += run;
         if (i >= e)
             break;
         size_t olen;
-        i += decode_escape(raw, i, e, w->dec + o, &olen);
+        i += decode_escape(raw, i, e, out + o, &olen);
         o += olen;
     }
-    *dlen = o;
+    return o;
+}
+
+/* Decode the checked string raw[s..e) into w->dec; its length. */
+static enum walk_rc decode_string(struct walk *w, size_t s, size_t e, size_t *dlen)
+{
+    if (grow((void **)&w->dec, &w->dec_cap, e - s + 1, 1) < 0)
+        return failed(w, "out of memory");
+    *dlen = decode_into(w->p, s, e, w->dec);
     return W_OK;
 }
 
@@ -1274,6 +1279,78 @@ static int build_body(const struct scrub_engine *e, const struct walk *w,
     return 0;
 }
 
+static uint64_t text_hash(const char *t, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)t[i]) * 1099511628211ull;
+    return h;
+}
+
+/* Is this placeholder already in the map? If not, claim its slot in the
+ * open-addressing table (entry index + 1, 0 empty; cap a power of two). */
+static bool map_has(const struct scrub_result *res, uint32_t *table, size_t cap,
+                    const char *ph, size_t n)
+{
+    for (size_t h = (size_t)text_hash(ph, n) & (cap - 1);; h = (h + 1) & (cap - 1)) {
+        if (!table[h]) {
+            table[h] = (uint32_t)res->nmap + 1;
+            return false;
+        }
+        const struct scrub_map_entry *m = &res->map[table[h] - 1];
+        if (m->placeholder_len == n && memcmp(m->placeholder, ph, n) == 0)
+            return true;
+    }
+}
+
+/* The map of placeholders to what they replaced: the replaced raw span
+ * decoded (not the detector's match: a span cut inside an escape or a
+ * character grew to all of it, and all of it must come back). Strings go
+ * to one arena, so one wipe and one free release them. */
+static int build_map(const struct scrub_engine *e, const struct walk *w,
+                     struct scrub_result *res)
+{
+    char ph[160];
+    size_t cap = 16, text = 0, n = 0;
+    for (size_t i = 0; i < w->nf; i++) {
+        const struct finding *f = &w->f[i];
+        if (f->observed || e->dets[f->det].action != APX_ACTION_PSEUDONYMIZE)
+            continue;
+        text += (size_t)placeholder(e, f, ph, sizeof ph) + 1 + (f->re - f->rs);
+        n++;
+    }
+    while (cap < 2 * n)
+        cap *= 2;
+    uint32_t *table = calloc(cap, sizeof *table);
+    res->map = calloc(n ? n : 1, sizeof *res->map);
+    res->map_text = malloc(text ? text : 1);
+    if (!table || !res->map || !res->map_text) {
+        free(table);
+        return -1;
+    }
+    res->map_text_cap = text ? text : 1;
+    size_t o = 0;
+    for (size_t i = 0; i < w->nf; i++) {
+        const struct finding *f = &w->f[i];
+        if (f->observed || e->dets[f->det].action != APX_ACTION_PSEUDONYMIZE)
+            continue;
+        size_t k = (size_t)placeholder(e, f, ph, sizeof ph);
+        if (map_has(res, table, cap, ph, k))
+            continue;
+        struct scrub_map_entry *m = &res->map[res->nmap++];
+        char *t = (char *)res->map_text + o;
+        memcpy(t, ph, k + 1);
+        m->placeholder = t;
+        m->placeholder_len = k;
+        m->value = (const uint8_t *)t + k + 1;
+        m->value_len = decode_into(w->p, f->rs, f->re, t + k + 1);
+        m->det = f->det;
+        o += k + 1 + m->value_len;
+    }
+    free(table);
+    return 0;
+}
+
 /* Hits per detector and per action; the first block finding's place. */
 static void count_findings(const struct scrub_engine *e, const struct walk *w,
                            struct scrub_result *res)
@@ -1384,7 +1461,8 @@ enum scrub_outcome scrub_body(const struct scrub_engine *e, const uint8_t *body,
     qsort(w.f, w.nf, sizeof *w.f, finding_cmp); /* deferred strings come late */
     count_findings(e, &w, res);
     bool rebuild = rewrite && res->replaced + res->blocked > 0; /* observed: as it came */
-    if (assign_placeholders(e, &w) < 0 || (rebuild && build_body(e, &w, res) < 0)) {
+    if (assign_placeholders(e, &w) < 0 ||
+        (rebuild && (build_body(e, &w, res) < 0 || build_map(e, &w, res) < 0))) {
         snprintf(res->error, sizeof res->error, "out of memory");
         res->outcome = SCRUB_FAILED;
         goto done;
@@ -1401,7 +1479,14 @@ void scrub_result_free(struct scrub_result *res)
     free(res->body);
     free(res->hits);
     free(res->spans);
+    if (res->map_text)
+        OPENSSL_cleanse(res->map_text, res->map_text_cap);
+    free(res->map_text);
+    free(res->map);
     res->body = NULL;
     res->hits = NULL;
     res->spans = NULL;
+    res->map_text = NULL;
+    res->map = NULL;
+    res->nmap = 0;
 }

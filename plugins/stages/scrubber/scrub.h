@@ -56,6 +56,16 @@ struct scrub_span {
     uint32_t det;
 };
 
+/* One placeholder a body got and the text it replaced: the map the response
+ * side puts originals back from (restore.h). */
+struct scrub_map_entry {
+    const char *placeholder;  /* "<AWS_ACCESS_KEY_1>", NUL-terminated */
+    size_t placeholder_len;
+    const uint8_t *value;     /* the replaced text, decoded (UTF-8; may hold NUL) */
+    size_t value_len;
+    uint32_t det;             /* the detector that found it, in engine order */
+};
+
 /* What one body gave. Owned by the caller; release with scrub_result_free. */
 struct scrub_result {
     enum scrub_outcome outcome;
@@ -68,6 +78,14 @@ struct scrub_result {
     size_t blocked;          /* findings of block detectors */
     struct scrub_span *spans; /* with rewrite: the replaced values, in order */
     size_t nspans;
+    /* With rewrite: each distinct placeholder of a pseudonymize finding, in
+     * order of first appearance (observe and block findings have none); the
+     * strings live in map_text, owned with the result. At most one entry
+     * per finding. */
+    struct scrub_map_entry *map;
+    size_t nmap;
+    uint8_t *map_text;
+    size_t map_text_cap;
     int block_det;           /* the first block finding's detector, or -1 */
     char block_path[208];    /* and its JSON path ("messages[2].content") */
     char summary[768];       /* "github_token 1 at system[0].text; email 2 at ..." */
@@ -93,10 +111,12 @@ size_t scrub_engine_detectors(const struct scrub_engine *e);
  * thinking text, values under keys ending in "signature", redacted_thinking
  * data, cache_control, tool definitions, the first system block when it is
  * Claude Code's attribution block, tool_use and tool_result ids, and the
- * values of the skip-set keys. Returns res->outcome. The engine
+ * values of the skip-set keys. With rewrite, res->map tells what each
+ * placeholder stands for. Returns res->outcome. The engine
  * may be used by one thread at a time per call; it keeps no per-call state. */
 enum scrub_outcome scrub_body(const struct scrub_engine *e, const uint8_t *body, size_t len,
                               bool rewrite, struct scrub_result *res);
+/* Free what res owns (the map's values are wiped first); res may be reused. */
 void scrub_result_free(struct scrub_result *res);
 
 /* Parse 64 hex characters into a key: 0, or -1 if it is not that. */
