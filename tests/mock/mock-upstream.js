@@ -331,9 +331,38 @@ function scriptTurn(req, parsed) {
     // the same answer, and ids differ across turns
     const id = b.id || 'toolu_01' + crypto.createHash('sha256').update(`${n}:${i}:${b.name}`)
       .digest('base64').replace(/[^A-Za-z0-9]/g, '').slice(0, 22);
-    return { type: 'tool_use', id, name: String(b.name), input: b.input ?? {} };
+    return { type: 'tool_use', id, name: String(b.name), input: fillFromHistory(b.input ?? {}, msgs) };
   });
   return { turn: n, chunk, content, toolUse: content.some((b) => b.type === 'tool_use') };
+}
+
+// A scripted tool input may copy what the model saw: a string value
+// "$LAST_READ" becomes the text of the last tool_result in the request with
+// Claude Code's Read line-number prefixes (`N<TAB>` or `     N→`) removed,
+// as a model echoing a file back would write it (placeholders included).
+function fillFromHistory(input, msgs) {
+  const fill = (v) => {
+    if (v === '$LAST_READ') return lastToolResult(msgs);
+    if (Array.isArray(v)) return v.map(fill);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fill(x)]));
+    return v;
+  };
+  return fill(input);
+}
+
+function lastToolResult(msgs) {
+  for (let i = msgs.length - 1; i >= 0; i--) {
+    const m = msgs[i];
+    if (!m || m.role !== 'user' || !Array.isArray(m.content)) continue;
+    for (let j = m.content.length - 1; j >= 0; j--) {
+      const b = m.content[j];
+      if (!b || b.type !== 'tool_result') continue;
+      const text = typeof b.content === 'string' ? b.content
+        : Array.isArray(b.content) ? b.content.filter((c) => c.type === 'text').map((c) => c.text).join('') : '';
+      return text.split('\n').map((l) => l.replace(/^ *[0-9]+(?:\t|\u2192)/, '')).join('\n');
+    }
+  }
+  throw new Error('x-mock-script: $LAST_READ but the request holds no tool_result');
 }
 
 // Pieces of at most `size` characters (at least one, maybe empty).

@@ -20,6 +20,7 @@
 
 #include <anthropic-proxy/plugin.h>
 
+#include "restore_stage.h"
 #include "scrub.h"
 
 enum mode { MODE_OFF, MODE_PSEUDONYMIZE, MODE_AUDIT };
@@ -52,6 +53,7 @@ struct scrubber {
     struct apx_counter *not_post, *not_json, *too_large, *too_deep, *failed;
     struct apx_counter *refused_too_large, *refused_not_json, *blocked;
     struct apx_counter **hits;   /* per detector, labelled with its action */
+    struct restorer *restorer;   /* the response side; NULL: nothing restores */
     uint64_t worker_min_bytes;   /* bodies this large go to a worker thread */
     bool can_offload;            /* the host has work_submit and resume */
 };
@@ -160,9 +162,28 @@ static void scrubber_fini(void *state)
     if (!s)
         return;
     scrub_engine_free(s->engine);
+    restorer_free(s->restorer);
     free(s->refs);
     free(s->hits);
     free(s);
+}
+
+/* Restore needs the placeholders the request got: pseudonymize only
+ * (audit and observe replace nothing). */
+static int make_restorer(struct scrubber *s, struct apx_error *err)
+{
+    if (s->mode != MODE_PSEUDONYMIZE || s->ndetectors == 0)
+        return 0;
+    const struct apx_detector **dets = malloc(s->ndetectors * sizeof *dets);
+    if (!dets) {
+        s->host->error_set(err, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < s->ndetectors; i++)
+        dets[i] = s->refs[i].det;
+    int rc = restorer_new(s->host, dets, s->ndetectors, &s->restorer, err);
+    free(dets);
+    return rc;
 }
 
 static int read_options(struct scrubber *s, const struct apx_config *cfg,
@@ -188,7 +209,8 @@ static int scrubber_init(const struct apx_host *host, const struct apx_config *c
     }
     s->host = host;
     if (read_settings(s, key, err) < 0 || read_options(s, cfg, err) < 0 ||
-        build_engine(s, key, err) < 0 || make_counters(s, err) < 0)
+        build_engine(s, key, err) < 0 || make_counters(s, err) < 0 ||
+        make_restorer(s, err) < 0)
         goto fail;
     memset(key, 0, sizeof key);
     if (s->mode != MODE_OFF && s->ndetectors == 0)
@@ -312,6 +334,8 @@ static int apply_result(struct scrubber *s, struct apx_exchange *ex, size_t len,
         h->block(ex, 500, "api_error", "the proxy's secret scrubber failed on this request");
         return APX_BLOCK;
     }
+    if (s->mode == MODE_PSEUDONYMIZE)
+        restorer_keep(s->restorer, ex, r);
     return APX_OK;
 }
 
@@ -389,9 +413,30 @@ static int scrubber_on_request(void *state, struct apx_exchange *ex)
     return verdict;
 }
 
+static int scrubber_on_response_head(void *state, struct apx_exchange *ex)
+{
+    return restorer_on_response_head(((struct scrubber *)state)->restorer, ex);
+}
+
+static int scrubber_on_transform(void *state, struct apx_exchange *ex, const uint8_t *data,
+                                 size_t len, bool end)
+{
+    return restorer_on_transform(((struct scrubber *)state)->restorer, ex, data, len, end);
+}
+
+static void scrubber_on_done(void *state, struct apx_exchange *ex,
+                             const struct apx_done_info *info)
+{
+    (void)info;
+    restorer_on_done(((struct scrubber *)state)->restorer, ex);
+}
+
 static const struct apx_stage_hooks stage_hooks = {
     .struct_size = sizeof(struct apx_stage_hooks),
     .on_request = scrubber_on_request,
+    .on_response_head = scrubber_on_response_head,
+    .on_done = scrubber_on_done,
+    .on_response_transform = scrubber_on_transform,
 };
 
 APX_EXPORT const struct apx_plugin apx_plugin_descriptor = {
