@@ -4,9 +4,11 @@
  * `anthropic-proxy ledger` reads it, and so may an operator's own SQL.
  *
  * A row's id is its time: at least time_ms * LEDGER_ID_PER_MS, and more
- * than the id before it (see next_id). So a time range is a range of the
- * table's own key, and no index on time_ms is kept: the index cost a third
- * of the writer's CPU per row (tests/bench/RESULTS.md). A file made before
+ * than the id before it (see next_id). So the rows since a time start at a
+ * known id of the table's own key (the end of a range is bounded by time_ms
+ * alone: a row's id runs ahead of its time by as long as its request took),
+ * and no index on time_ms is kept: it cost about a fifth of the writer's
+ * CPU per row (tests/bench/RESULTS.md). A file made before
  * this (PRAGMA user_version 0: ids 1, 2, 3...) keeps its index and its
  * numbering; both layouts answer the same queries (ledger_id_floor).
  */
