@@ -35,14 +35,15 @@ struct restore_ex {
     struct restore_stats json_stats;
 };
 
-int restorer_new(const struct apx_host *host, const struct apx_detector *const *dets,
-                 size_t ndet, struct restorer **out, struct apx_error *err)
+int restorer_new(const struct apx_host *host, struct restorer **out, struct apx_error *err)
 {
     *out = NULL;
+    size_t ndet = host->detector_count(host);
     bool any = false;
-    for (size_t i = 0; i < ndet; i++)
-        any |= dets[i]->restore == APX_RESTORE_TOOL_INPUT &&
-               dets[i]->action == APX_ACTION_PSEUDONYMIZE;
+    for (size_t i = 0; i < ndet; i++) {
+        const struct apx_detector *d = host->detector_get(host, i);
+        any |= d->restore == APX_RESTORE_TOOL_INPUT && d->action == APX_ACTION_PSEUDONYMIZE;
+    }
     if (!any)
         return 0;
     struct restorer *r = calloc(1, sizeof *r);
@@ -56,7 +57,8 @@ int restorer_new(const struct apx_host *host, const struct apx_detector *const *
         host->error_set(err, "out of memory");
         return -1;
     }
-    memcpy(r->dets, dets, ndet * sizeof *r->dets);
+    for (size_t i = 0; i < ndet; i++)
+        r->dets[i] = host->detector_get(host, i);
     r->restored = host->counter(host, "scrub_restored_total");
     r->unknown = host->counter(host, "scrub_restore_unknown_total");
     r->held_max = host->counter(host, "scrub_restore_held_bytes_max");

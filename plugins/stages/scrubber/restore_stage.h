@@ -19,12 +19,11 @@
 
 struct restorer;
 
-/* A restorer over the generation's detectors in engine order (their
- * `restore` says which take part). *out is NULL when none does (nothing to
- * restore, no hook work); 0, or -1 with err filled (out of memory, or the
- * counter table is full). */
-int restorer_new(const struct apx_host *host, const struct apx_detector *const *dets,
-                 size_t ndet, struct restorer **out, struct apx_error *err);
+/* A restorer over the generation's detectors, in the registry's order (the
+ * scrubber engine's too; their `restore` says which take part). *out is
+ * NULL when none does (nothing to restore, no hook work); 0, or -1 with err
+ * filled (out of memory, or the counter table is full). */
+int restorer_new(const struct apx_host *host, struct restorer **out, struct apx_error *err);
 void restorer_free(struct restorer *r);
 
 /* After a request body was rewritten: keep the map of its placeholders

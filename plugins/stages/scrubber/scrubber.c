@@ -174,16 +174,7 @@ static int make_restorer(struct scrubber *s, struct apx_error *err)
 {
     if (s->mode != MODE_PSEUDONYMIZE || s->ndetectors == 0)
         return 0;
-    const struct apx_detector **dets = malloc(s->ndetectors * sizeof *dets);
-    if (!dets) {
-        s->host->error_set(err, "out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < s->ndetectors; i++)
-        dets[i] = s->refs[i].det;
-    int rc = restorer_new(s->host, dets, s->ndetectors, &s->restorer, err);
-    free(dets);
-    return rc;
+    return restorer_new(s->host, &s->restorer, err);
 }
 
 static int read_options(struct scrubber *s, const struct apx_config *cfg,
