@@ -190,7 +190,7 @@ static const char *const main_inputs[] = {
 
 struct client {
     struct text input[MAX_BLOCKS];   /* tool blocks' partial_json joined */
-    bool tool[MAX_BLOCKS], open[MAX_BLOCKS], stopped[MAX_BLOCKS];
+    bool open[MAX_BLOCKS], stopped[MAX_BLOCKS];
     struct text others;              /* every event but input_json_delta, raw */
     size_t events;
 };
@@ -242,9 +242,6 @@ static void client_event(struct client *c, const char *ev, size_t n)
     }
     if (strcmp(name, "content_block_start") == 0) {
         c->open[idx] = true;
-        const char *bt = json_string_value(json_object_get(json_object_get(j, "content_block"),
-                                                           "type"));
-        c->tool[idx] = strcmp(bt, "tool_use") == 0;
         text_add(&c->input[idx], "", 0);
     }
     if (strcmp(name, "content_block_stop") == 0) {

@@ -456,11 +456,16 @@ static int lex_escape(struct lex *x, struct inner *in, uint8_t c)
     return lex_char(x, in, in->esc, 2, (unsigned char)to[f - from]);
 }
 
+static int hexval(uint8_t c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
 static int lex_hex(struct lex *x, struct inner *in, uint8_t c)
 {
-    int v = c >= '0' && c <= '9' ? c - '0'
-            : c >= 'a' && c <= 'f' ? c - 'a' + 10
-            : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    int v = hexval(c);
     in->esc[in->esc_len++] = c;
     if (v < 0)
         return lose(x, in);
@@ -625,13 +630,6 @@ static size_t skip_value(const uint8_t *p, size_t n, size_t i)
         i++;
     }
     return 0;
-}
-
-static int hexval(uint8_t c)
-{
-    return c >= '0' && c <= '9' ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
 static int hex4(const uint8_t *s, size_t avail, uint32_t *out)
