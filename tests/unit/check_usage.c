@@ -182,6 +182,29 @@ START_TEST(oversized_event_is_skipped)
 }
 END_TEST
 
+START_TEST(text_deltas_are_not_copied)
+{
+    /* a held stream keeps nothing of the text it passes: only the events
+     * usage reads have their data gathered */
+    struct sse_reader r;
+    struct usage u = { 0 };
+    sse_init(&r);
+    const char *delta = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+                        "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n";
+    ck_assert_int_eq(sse_feed(&r, delta, strlen(delta), &u), 0);
+    ck_assert_uint_eq(r.data_len, 0);
+    ck_assert_uint_eq(r.line_cap + r.data_cap, 0);
+    sse_feed(&r, "\n", 1, &u);
+    const char *md = "event: message_delta\ndata: {\"usage\":{\"output_tokens\":7}}\n";
+    sse_feed(&r, md, strlen(md), &u);
+    ck_assert_uint_gt(r.data_len, 0);
+    sse_feed(&r, "\n", 1, &u);
+    ck_assert_int_eq(u.output_tokens, 7);
+    ck_assert_uint_eq(r.events, 2);
+    sse_free(&r);
+}
+END_TEST
+
 START_TEST(json_body_plain_and_gzip)
 {
     const char *body = "{\"id\":\"msg\",\"type\":\"message\",\"model\":\"claude-x\",\"usage\":"
@@ -227,6 +250,7 @@ int main(void)
     TCase *tc = tcase_create("usage");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, every_split_lf);
+    tcase_add_test(tc, text_deltas_are_not_copied);
     tcase_add_test(tc, every_split_crlf_and_cr);
     tcase_add_test(tc, byte_at_a_time_and_three_pieces);
     tcase_add_test(tc, cut_before_message_delta);

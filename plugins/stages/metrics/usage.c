@@ -3,6 +3,7 @@
  * CRLF ends a line; "field: value"; comment lines start with ':'; an empty
  * line dispatches) and Anthropic's usage objects.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,13 +83,19 @@ static void take_model(json_t *msg, struct usage *u)
     }
 }
 
+/* The events whose data usage reads; every other event's data is skipped
+ * as it streams by, never copied (text deltas are nearly all of a stream). */
+static bool wanted(const char *ev)
+{
+    return strcmp(ev, "message_start") == 0 || strcmp(ev, "message_delta") == 0 ||
+           strcmp(ev, "message_stop") == 0 || strcmp(ev, "error") == 0;
+}
+
 static void dispatch(struct sse_reader *r, struct usage *u)
 {
     r->events++;
     const char *ev = r->event[0] ? r->event : "message";
-    bool interesting = strcmp(ev, "message_start") == 0 || strcmp(ev, "message_delta") == 0 ||
-                       strcmp(ev, "message_stop") == 0 || strcmp(ev, "error") == 0;
-    if (!interesting || r->overflow)
+    if (r->skip || r->overflow || !wanted(ev))
         return;
     if (strcmp(ev, "message_stop") == 0) {
         u->complete = true;
@@ -111,17 +118,15 @@ static void dispatch(struct sse_reader *r, struct usage *u)
     json_decref(j);
 }
 
-/* One complete line (without its end). */
-static int process_line(struct sse_reader *r, struct usage *u)
+/* One complete line l[0..n) (without its end). */
+static int process_line(struct sse_reader *r, const char *l, size_t n, struct usage *u)
 {
-    const char *l = r->line;
-    size_t n = r->line_len;
     if (n == 0) { /* blank line: dispatch and reset */
         if (r->data_len > 0 || r->event[0])
             dispatch(r, u);
         r->data_len = 0;
         r->event[0] = '\0';
-        r->overflow = false;
+        r->overflow = r->skip = false;
         return 0;
     }
     if (l[0] == ':')
@@ -138,7 +143,11 @@ static int process_line(struct sse_reader *r, struct usage *u)
         size_t k = vlen < sizeof r->event - 1 ? vlen : sizeof r->event - 1;
         memcpy(r->event, v, k);
         r->event[k] = '\0';
-    } else if (flen == 4 && memcmp(l, "data", 4) == 0 && !r->overflow) {
+        if (!wanted(r->event)) { /* for the rest of this event */
+            r->skip = true;
+            r->data_len = 0;
+        }
+    } else if (flen == 4 && memcmp(l, "data", 4) == 0 && !r->overflow && !r->skip) {
         size_t need = r->data_len + vlen + 2;
         if (need > SSE_MAX_EVENT) {
             r->overflow = true;
@@ -154,36 +163,76 @@ static int process_line(struct sse_reader *r, struct usage *u)
     return 0;
 }
 
+/* Where the line starting at s[0..n) ends: its first CR or LF, or n. */
+static size_t line_end(const char *s, size_t n)
+{
+    const char *lf = memchr(s, '\n', n);
+    size_t lim = lf ? (size_t)(lf - s) : n;
+    const char *cr = memchr(s, '\r', lim);
+    return cr ? (size_t)(cr - s) : lim;
+}
+
+/* Keep s[0..k) as the start (or more) of a line cut between pieces; past
+ * SSE_MAX_EVENT bytes the rest of the line is dropped and its event skipped. */
+static int keep_partial(struct sse_reader *r, const char *s, size_t k)
+{
+    size_t room = SSE_MAX_EVENT - r->line_len;
+    if (k > room) {
+        r->overflow = true;
+        k = room;
+    }
+    if (k == 0)
+        return 0;
+    if (grow(&r->line, &r->line_cap, r->line_len + k) < 0) {
+        r->overflow = true; /* the line is lost: so is its event */
+        return -1;
+    }
+    memcpy(r->line + r->line_len, s, k);
+    r->line_len += k;
+    return 0;
+}
+
+/* Lines wholly inside a piece are read where they lie; only a line cut
+ * between two pieces is copied. */
 int sse_feed(struct sse_reader *r, const char *p, size_t n, struct usage *u)
 {
     int rv = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = p[i];
-        if (c == '\n' && r->after_cr) {
-            r->after_cr = false; /* the LF of a CRLF */
-            continue;
-        }
-        r->after_cr = c == '\r';
-        if (c == '\n' || c == '\r') {
-            if (process_line(r, u) < 0)
+    size_t i = 0;
+    if (n > 0 && r->after_cr && p[0] == '\n')
+        i = 1; /* the LF of a CRLF cut between pieces */
+    if (n > 0)
+        r->after_cr = false;
+    while (i < n) {
+        size_t e = line_end(p + i, n - i);
+        if (e == n - i) { /* no end in this piece: keep it for the next */
+            if (keep_partial(r, p + i, e) < 0)
                 rv = -1;
+            break;
+        }
+        int lrv;
+        if (r->line_len > 0) {
+            if (keep_partial(r, p + i, e) < 0)
+                rv = -1;
+            lrv = process_line(r, r->line, r->line_len, u);
             r->line_len = 0;
-            continue;
+        } else if (e > SSE_MAX_EVENT) {
+            r->overflow = true; /* the line's start is read, its event skipped */
+            lrv = process_line(r, p + i, SSE_MAX_EVENT, u);
+        } else {
+            lrv = process_line(r, p + i, e, u);
         }
-        if (r->line_len + 1 > SSE_MAX_EVENT) {
-            r->overflow = true; /* keep reading to the line's end, dropping bytes */
-            continue;
-        }
-        if (grow(&r->line, &r->line_cap, r->line_len + 1) < 0) {
+        if (lrv < 0)
             rv = -1;
-            continue;
-        }
-        r->line[r->line_len++] = c;
+        bool cr = p[i + e] == '\r';
+        i += e + 1;
+        if (cr && i < n && p[i] == '\n')
+            i++;
+        else if (cr && i == n)
+            r->after_cr = true;
     }
     /* The piece ended between two events: keep no buffers until the next.
      * A stream held open for minutes, an event every few seconds, would
-     * otherwise keep half a kilobyte for nothing; this costs an allocation
-     * or two per piece of the stream. */
+     * otherwise keep half a kilobyte for nothing. */
     if (r->line_len == 0 && r->data_len == 0) {
         free(r->line);
         free(r->data);

@@ -35,13 +35,14 @@ struct usage {
 #define SSE_MAX_EVENT (1024 * 1024)  /* larger events are skipped, not buffered */
 
 struct sse_reader {
-    char *line;                     /* the current line, without its end */
+    char *line;                     /* a line cut between pieces, so far */
     size_t line_len, line_cap;
     char *data;                     /* the current event's data lines */
     size_t data_len, data_cap;
     char event[48];                 /* the current event's name */
     bool after_cr;                  /* last byte was CR: a following LF is its pair */
     bool overflow;                  /* the current event is too large: skip it */
+    bool skip;                      /* the current event is not one usage reads */
     uint64_t events;                /* events dispatched */
 };
 
