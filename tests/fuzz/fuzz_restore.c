@@ -13,6 +13,7 @@
  * - nothing restored and no event rebuilt means the output is the input,
  *   byte for byte; an input with neither '<' nor '\' is always passed so;
  * - no more is ever held back than restore_map_hold_bound() promises;
+ * - an answer that never names a "tool_use" block restores nothing;
  * - a JSON answer left unchanged leaves the output buffer as it was; a
  *   changed one restored something, is JSON again when the input was
  *   (jansson decides), and differs from the input only inside the `input`
@@ -76,6 +77,42 @@ static void run_sse(const uint8_t *data, size_t size, size_t max_event, enum cut
     restore_map_free(m);
 }
 
+/* Does the JSON string starting after p[i] == '"' read "tool_use",
+ * escapes decoded (the engine decodes them too: "tool\u005fuse" is one)? */
+static bool string_is_tool_use(const uint8_t *p, size_t n, size_t i)
+{
+    static const char want[] = "tool_use";
+    size_t k = 0;
+    for (i++; i < n; k++) {
+        unsigned c = p[i++];
+        if (c == '"')
+            return k == sizeof want - 1;
+        if (c == '\\' && i < n && p[i] == 'u' && i + 4 < n) {
+            char hex[5] = { (char)p[i + 1], (char)p[i + 2], (char)p[i + 3], (char)p[i + 4], 0 };
+            char *end;
+            c = (unsigned)strtoul(hex, &end, 16);
+            if (end != hex + 4)
+                return false;
+            i += 5;
+        } else if (c == '\\' && i < n) {
+            c = p[i++];
+        }
+        if (k >= sizeof want - 1 || c != (unsigned char)want[k])
+            return false;
+    }
+    return false;
+}
+
+/* Restores happen only inside a tool_use block, so an answer that never
+ * names one ("server_tool_use" is not one) restores nothing. */
+static bool has_tool_use(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] == '"' && string_is_tool_use(p, n, i))
+            return true;
+    return false;
+}
+
 static bool same(const struct restore_buf *a, const uint8_t *p, size_t n)
 {
     return a->len == n && (n == 0 || memcmp(a->data, p, n) == 0);
@@ -100,6 +137,8 @@ static void check_sse(const uint8_t *data, size_t size, size_t max_event)
         CHECK(same(&whole, data, size));
     if (!memchr(data, '<', size) && !memchr(data, '\\', size))
         CHECK(same(&whole, data, size));
+    if (!has_tool_use(data, size))
+        CHECK(st.restored == 0);
     restore_buf_free(&whole);
 }
 
@@ -156,7 +195,7 @@ static void check_json(const uint8_t *data, size_t size)
         CHECK(rv != 0 || st.restored == 0);
         goto done;
     }
-    CHECK(st.restored > 0 && out.len > 1);
+    CHECK(st.restored > 0 && out.len > 1 && has_tool_use(data, size));
     const uint8_t *o = out.data + 1;
     size_t olen = out.len - 1;
     CHECK(olen != size || memcmp(o, data, size) != 0);
