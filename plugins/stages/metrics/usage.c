@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
 #include <zlib.h>
 
 #include "usage.h"
+#include "usage_json.h"
 
 void sse_init(struct sse_reader *r)
 {
@@ -39,48 +39,30 @@ static int grow(char **buf, size_t *cap, size_t need)
     return 0;
 }
 
-static int64_t get_int(json_t *obj, const char *key, int64_t old)
+/* Take every figure a usage object gave; keep the others. */
+static void merge_usage(const struct usage_obj *o, struct usage *u)
 {
-    json_t *v = json_object_get(obj, key);
-    return json_is_integer(v) ? (int64_t)json_integer_value(v) : old;
-}
-
-/* Take every figure `usage` has; keep the others. */
-static void merge_usage(json_t *usage, struct usage *u)
-{
-    if (!json_is_object(usage))
+    if (!o->object)
         return;
+    int64_t *field[UF_COUNT] = {
+        [UF_INPUT] = &u->input_tokens, [UF_OUTPUT] = &u->output_tokens,
+        [UF_CACHE_READ] = &u->cache_read_input_tokens,
+        [UF_CACHE_CREATION] = &u->cache_creation_input_tokens,
+        [UF_CACHE_5M] = &u->cache_creation_5m, [UF_CACHE_1H] = &u->cache_creation_1h,
+        [UF_WEB_SEARCH] = &u->web_search_requests, [UF_WEB_FETCH] = &u->web_fetch_requests,
+    };
     u->seen = true;
-    u->input_tokens = get_int(usage, "input_tokens", u->input_tokens);
-    u->output_tokens = get_int(usage, "output_tokens", u->output_tokens);
-    u->cache_read_input_tokens = get_int(usage, "cache_read_input_tokens",
-                                         u->cache_read_input_tokens);
-    u->cache_creation_input_tokens = get_int(usage, "cache_creation_input_tokens",
-                                             u->cache_creation_input_tokens);
-    json_t *cc = json_object_get(usage, "cache_creation");
-    if (json_is_object(cc)) {
-        u->cache_creation_5m = get_int(cc, "ephemeral_5m_input_tokens", u->cache_creation_5m);
-        u->cache_creation_1h = get_int(cc, "ephemeral_1h_input_tokens", u->cache_creation_1h);
-    }
-    json_t *stu = json_object_get(usage, "server_tool_use");
-    if (json_is_object(stu)) {
-        u->web_search_requests = get_int(stu, "web_search_requests", u->web_search_requests);
-        u->web_fetch_requests = get_int(stu, "web_fetch_requests", u->web_fetch_requests);
-    }
-    const char *geo = json_string_value(json_object_get(usage, "inference_geo"));
-    if (geo) {
-        strncpy(u->inference_geo, geo, sizeof u->inference_geo - 1);
-        u->inference_geo[sizeof u->inference_geo - 1] = '\0';
-    }
+    for (size_t f = 0; f < UF_COUNT; f++)
+        if (o->has[f])
+            *field[f] = o->v[f];
+    if (o->has_geo)
+        memcpy(u->inference_geo, o->geo, sizeof u->inference_geo);
 }
 
-static void take_model(json_t *msg, struct usage *u)
+static void take_model(const struct usage_msg *m, struct usage *u)
 {
-    const char *m = json_string_value(json_object_get(msg, "model"));
-    if (m && !u->model[0]) {
-        strncpy(u->model, m, sizeof u->model - 1);
-        u->model[sizeof u->model - 1] = '\0';
-    }
+    if (m->object && m->has_model && !u->model[0])
+        memcpy(u->model, m->model, sizeof u->model);
 }
 
 /* The events whose data usage reads; every other event's data is skipped
@@ -105,17 +87,15 @@ static void dispatch(struct sse_reader *r, struct usage *u)
         u->error = true;
         return;
     }
-    json_t *j = json_loadb(r->data, r->data_len, 0, NULL);
-    if (!j)
+    struct usage_doc d;
+    if (usage_json_read(r->data, r->data_len, &d) < 0)
         return;
     if (strcmp(ev, "message_start") == 0) {
-        json_t *msg = json_object_get(j, "message");
-        take_model(msg, u);
-        merge_usage(json_object_get(msg, "usage"), u);
+        take_model(&d.message, u);
+        merge_usage(&d.message.usage, u);
     } else {
-        merge_usage(json_object_get(j, "usage"), u);
+        merge_usage(&d.top.usage, u);
     }
-    json_decref(j);
 }
 
 /* One complete line l[0..n) (without its end). */
@@ -244,16 +224,14 @@ int sse_feed(struct sse_reader *r, const char *p, size_t n, struct usage *u)
 
 void usage_from_json(const char *body, size_t len, struct usage *u)
 {
-    json_t *j = json_loadb(body, len, 0, NULL);
-    if (!j)
+    struct usage_doc d;
+    if (usage_json_read(body, len, &d) < 0)
         return;
-    const char *type = json_string_value(json_object_get(j, "type"));
-    if (type && strcmp(type, "error") == 0)
+    if (d.type_is_error)
         u->error = true;
-    take_model(j, u);
-    merge_usage(json_object_get(j, "usage"), u);
+    take_model(&d.top, u);
+    merge_usage(&d.top.usage, u);
     u->complete = true;
-    json_decref(j);
 }
 
 int usage_gunzip(const uint8_t *in, size_t len, size_t max_out, uint8_t **out, size_t *outlen)
