@@ -20,6 +20,22 @@
  *   x-mock-delay-us: U       wait U microseconds before the response (so a
  *                            closed-loop client is paced: C connections give
  *                            at most C / U requests per microsecond)
+ *   x-mock-event-delay-us: U as x-mock-event-delay-ms, in microseconds (for
+ *                            tests/bench/restore-bench.sh; -ms wins if both)
+ *   x-mock-tool: N           (stream only) a tool call instead of the text
+ *                            deltas: a short text block, then a tool_use block
+ *                            (a Write of a deploy.env) whose input comes in an
+ *                            empty input_json_delta and then N pieces, as the
+ *                            API sends them (1 <= N <= 4096). The first piece
+ *                            ends inside the first placeholder; the others are
+ *                            of equal size (about 13 bytes, so every
+ *                            placeholder is cut between pieces). The answer
+ *                            has a header x-mock-tool-placeholders: K, the
+ *                            placeholders the input holds.
+ *   x-mock-tool-ph: P1 [P2..] the placeholders the tool input names, space
+ *                            separated, at most 4 (default <AWS_ACCESS_KEY_1>),
+ *                            e.g. the ones the proxy's scrubber made of the
+ *                            request (the model echoes what it saw)
  *
  * Usage: bench-upstream --cert C --key K [--host H] [--port P] [--port-file F]
  * Build: gcc -O2 -o bench-upstream bench-upstream.c \
@@ -133,6 +149,140 @@ static const char *sse_full(int n, size_t *len)
     return b;
 }
 
+/* ---------------------------------------------------------------- tool calls */
+
+#define TOOL_PIECE 13
+#define TOOL_MAX_PH 4
+#define TOOL_PH_LEN 128
+
+/* One tool-call stream, built once per (n, placeholders) and kept. */
+struct tool_stream {
+    int n;
+    char ph[TOOL_MAX_PH * (TOOL_PH_LEN + 1)];
+    char **events;  /* NULL-terminated */
+    char *full;     /* all events at once */
+    size_t full_len;
+    int nph;        /* placeholders in the input */
+};
+static struct tool_stream *tool_cache[16];
+static int tool_cache_next;
+
+static void append(char **b, size_t *len, size_t *cap, const char *p, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        while (*len + n + 1 > *cap) *cap = *cap ? *cap * 2 : 1024;
+        *b = realloc(*b, *cap);
+    }
+    memcpy(*b + *len, p, n);
+    *len += n;
+    (*b)[*len] = 0;
+}
+
+/* An input_json_delta event whose partial_json is raw[0..n) (JSON text,
+ * escaped here as a JSON string). */
+static char *tool_delta(const char *raw, size_t n)
+{
+    char *b = NULL;
+    size_t len = 0, cap = 0;
+    static const char head[] = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+        "\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"";
+    append(&b, &len, &cap, head, sizeof head - 1);
+    for (size_t i = 0; i < n; i++) {
+        if (raw[i] == '"' || raw[i] == '\\') append(&b, &len, &cap, "\\", 1);
+        append(&b, &len, &cap, raw + i, 1);
+    }
+    append(&b, &len, &cap, "\"}}\n\n", 6);
+    return b;
+}
+
+static struct tool_stream *tool_stream_get(int n, const char *ph_list)
+{
+    for (int i = 0; i < 16; i++)
+        if (tool_cache[i] && tool_cache[i]->n == n && !strcmp(tool_cache[i]->ph, ph_list))
+            return tool_cache[i];
+    struct tool_stream *t = calloc(1, sizeof *t);
+    t->n = n;
+    snprintf(t->ph, sizeof t->ph, "%s", ph_list);
+    char ph[TOOL_MAX_PH][TOOL_PH_LEN + 1];
+    int nph = 0;
+    char tmp[sizeof t->ph];
+    snprintf(tmp, sizeof tmp, "%s", ph_list);
+    for (char *save = NULL, *w = strtok_r(tmp, " ", &save); w && nph < TOOL_MAX_PH;
+         w = strtok_r(NULL, " ", &save))
+        snprintf(ph[nph++], sizeof ph[0], "%s", w);
+    if (!nph) snprintf(ph[nph++], sizeof ph[0], "<AWS_ACCESS_KEY_1>");
+    /* the input JSON text: the first piece ends inside the first placeholder */
+    static const char *lines[] = { "AWS_ACCESS_KEY_ID=%s\\n", "ONCALL_EMAIL=%s\\n",
+        "BACKUP_ACCESS_KEY_ID=%s\\n", "ALERTS_TO=%s\\n" };
+    static const char *plain[] = { "AWS_REGION=eu-west-1\\n", "LOG_LEVEL=info\\n",
+        "# rotated by ops, see the runbook\\n", "PORT=8443\\n" };
+    char *first = NULL, *rest = NULL, line[TOOL_PH_LEN + 64];
+    size_t flen = 0, fcap = 0, rlen = 0, rcap = 0;
+    const char *p0 = "{\"file_path\": \"/home/dev/billing-api/deploy.copy.env\", \"content\": "
+                     "\"# deploy settings for billing-api (do not commit)\\nAWS_ACCESS_KEY_ID=";
+    append(&first, &flen, &fcap, p0, strlen(p0));
+    size_t cut = strlen(ph[0]) / 2;
+    append(&first, &flen, &fcap, ph[0], cut);
+    append(&rest, &rlen, &rcap, ph[0] + cut, strlen(ph[0]) - cut);
+    append(&rest, &rlen, &rcap, "\\n", 2);
+    t->nph = 1;
+    size_t want = (size_t)(n > 1 ? n - 1 : 1) * TOOL_PIECE;
+    for (int k = 1; rlen + 2 < want; k++) {
+        int l = snprintf(line, sizeof line, "%s", plain[k % 4]);
+        append(&rest, &rlen, &rcap, line, (size_t)l);
+        if (rlen + 2 >= want) break;
+        l = snprintf(line, sizeof line, lines[k % 4], ph[k % nph]);
+        append(&rest, &rlen, &rcap, line, (size_t)l);
+        t->nph++;
+    }
+    append(&rest, &rlen, &rcap, "\"}", 2);
+    static const char *text[] = {
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":"
+        "\"msg_bench0000000000000000000002\",\"type\":\"message\",\"role\":\"assistant\","
+        "\"model\":\"claude-sonnet-4-20250514\",\"content\":[],\"stop_reason\":null,"
+        "\"stop_sequence\":null,\"usage\":{\"input_tokens\":12,\"output_tokens\":1}}}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
+        "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+        "event: ping\ndata: {\"type\": \"ping\"}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+        "\"delta\":{\"type\":\"text_delta\",\"text\":\"I'll copy deploy.env, keeping \"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+        "\"delta\":{\"type\":\"text_delta\",\"text\":\"the key as it is.\"}}\n\n",
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,"
+        "\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_bench000000000000000001\","
+        "\"name\":\"Write\",\"input\":{}}}\n\n",
+    };
+    static const char *tail[] = {
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n",
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
+        "\"tool_use\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":120}}\n\n",
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    };
+    int nt = (int)(sizeof text / sizeof text[0]), ne = nt + 2 + (n > 1 ? n - 1 : 1) + 3;
+    t->events = calloc((size_t)ne + 1, sizeof *t->events);
+    int e = 0;
+    for (int i = 0; i < nt; i++) t->events[e++] = strdup(text[i]);
+    t->events[e++] = tool_delta("", 0);
+    t->events[e++] = tool_delta(first, flen);
+    int np = n > 1 ? n - 1 : 1;
+    for (int i = 0; i < np; i++) {
+        size_t a = rlen * (size_t)i / (size_t)np, b = rlen * (size_t)(i + 1) / (size_t)np;
+        t->events[e++] = tool_delta(rest + a, b - a);
+    }
+    for (int i = 0; i < 3; i++) t->events[e++] = strdup(tail[i]);
+    t->events[e] = NULL;
+    free(first);
+    free(rest);
+    size_t fl = 0, fc = 0;
+    for (int i = 0; t->events[i]; i++) append(&t->full, &fl, &fc, t->events[i], strlen(t->events[i]));
+    t->full_len = fl;
+    /* an entry pushed out is not freed: a stream may still be sending it */
+    tool_cache[tool_cache_next] = t;
+    tool_cache_next = (tool_cache_next + 1) % 16;
+    return t;
+}
+
 /* ---------------------------------------------------------------- common */
 
 struct conn;
@@ -141,6 +291,10 @@ struct stream {
     int32_t id;
     int is_post, is_stats;
     int n_events, delay_ms;
+    int ev_delay_us;          /* x-mock-event-delay-us */
+    int tool_n;               /* x-mock-tool */
+    char tool_ph[TOOL_MAX_PH * (TOOL_PH_LEN + 1)];
+    struct tool_stream *tool;
     int delay_us, delayed;    /* x-mock-delay-us; the wait is over */
     int stream_mode;          /* body said "stream": true */
     char scan[MAX_BODY_SCAN]; /* request body prefix */
@@ -168,6 +322,21 @@ struct conn {
 
 static void conn_free(struct conn *c);
 static int h2_flush(struct conn *c);
+
+/* Event i of this stream's SSE answer; NULL past the end. */
+static const char *stream_event(const struct stream *s, int i)
+{
+    if (s->tool) return s->tool->events[i];
+    return sse_event(i, s->n_events);
+}
+
+/* The pause before each SSE event after the first. */
+static struct timeval event_delay(const struct stream *s)
+{
+    long us = s->delay_ms > 0 ? (long)s->delay_ms * 1000 : s->ev_delay_us;
+    struct timeval tv = { us / 1000000, us % 1000000 };
+    return tv;
+}
 
 static int body_says_stream(const struct stream *s)
 {
@@ -204,6 +373,16 @@ static void on_header(struct stream *s, const char *name, size_t nl, const char 
     else if (nl == 13 && !strncasecmp(name, "x-mock-events", 13)) { memcpy(tmp, val, l); tmp[l] = 0; s->n_events = atoi(tmp); }
     else if (nl == 21 && !strncasecmp(name, "x-mock-event-delay-ms", 21)) { memcpy(tmp, val, l); tmp[l] = 0; s->delay_ms = atoi(tmp); }
     else if (nl == 15 && !strncasecmp(name, "x-mock-delay-us", 15)) { memcpy(tmp, val, l); tmp[l] = 0; s->delay_us = atoi(tmp); }
+    else if (nl == 21 && !strncasecmp(name, "x-mock-event-delay-us", 21)) { memcpy(tmp, val, l); tmp[l] = 0; s->ev_delay_us = atoi(tmp); }
+    else if (nl == 11 && !strncasecmp(name, "x-mock-tool", 11)) { memcpy(tmp, val, l); tmp[l] = 0; s->tool_n = atoi(tmp); }
+    else if (nl == 14 && !strncasecmp(name, "x-mock-tool-ph", 14)) {
+        size_t m = vl < sizeof s->tool_ph - 1 ? vl : sizeof s->tool_ph - 1;
+        memcpy(s->tool_ph, val, m);
+        s->tool_ph[m] = 0;
+    }
+    if (s->ev_delay_us < 0 || s->ev_delay_us > 10000000) s->ev_delay_us = 0;
+    if (s->tool_n < 0) s->tool_n = 0;
+    if (s->tool_n > 4096) s->tool_n = 4096;
     if (s->delay_us < 0 || s->delay_us > 10000000) s->delay_us = 0;
     if (s->n_events < 0) s->n_events = 0;
     if (s->n_events > 100000) s->n_events = 100000;
@@ -238,11 +417,14 @@ static const char *prepare_response(struct stream *s)
         s->body = JSON_BODY; s->body_len = sizeof JSON_BODY - 1; s->events_done = 1;
         return "application/json";
     }
-    if (s->delay_ms <= 0) {
-        s->body = sse_full(s->n_events, &s->body_len); s->events_done = 1;
+    if (s->tool_n > 0) s->tool = tool_stream_get(s->tool_n, s->tool_ph);
+    if (s->delay_ms <= 0 && s->ev_delay_us <= 0) {
+        if (s->tool) { s->body = s->tool->full; s->body_len = s->tool->full_len; }
+        else s->body = sse_full(s->n_events, &s->body_len);
+        s->events_done = 1;
     } else {
         /* first event now, the others one per delay */
-        s->body = sse_event(0, s->n_events); s->body_len = strlen(s->body);
+        s->body = stream_event(s, 0); s->body_len = strlen(s->body);
         s->next_event = 1;
     }
     return "text/event-stream";
@@ -283,12 +465,12 @@ static void h2_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd; (void)what;
     struct stream *s = arg;
-    const char *ev = sse_event(s->next_event, s->n_events);
+    const char *ev = stream_event(s, s->next_event);
     s->next_event++;
     if (ev) { s->body = ev; s->body_len = strlen(ev); s->body_off = 0; }
-    if (!sse_event(s->next_event, s->n_events)) s->events_done = 1;
+    if (!stream_event(s, s->next_event)) s->events_done = 1;
     if (!s->events_done) {
-        struct timeval tv = { s->delay_ms / 1000, (s->delay_ms % 1000) * 1000 };
+        struct timeval tv = event_delay(s);
         evtimer_add(s->timer, &tv);
     }
     if (s->deferred) { s->deferred = 0; nghttp2_session_resume_data(s->c->h2, s->id); }
@@ -319,7 +501,8 @@ static int h2_respond(struct conn *c, struct stream *s)
         return 0;
     }
     const char *ctype = prepare_response(s);
-    nghttp2_nv nva[2 + N_EXTRA] = {
+    char nph[16];
+    nghttp2_nv nva[3 + N_EXTRA] = {
         { (uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE },
         { (uint8_t *)"content-type", (uint8_t *)ctype, 12, strlen(ctype), NGHTTP2_NV_FLAG_NONE },
     };
@@ -330,13 +513,19 @@ static int h2_respond(struct conn *c, struct stream *s)
         nva[2 + i].valuelen = strlen(EXTRA_HEADERS[i][1]);
         nva[2 + i].flags = NGHTTP2_NV_FLAG_NONE;
     }
+    size_t nnv = 2 + N_EXTRA;
+    if (s->tool) {
+        int l = snprintf(nph, sizeof nph, "%d", s->tool->nph);
+        nva[nnv++] = (nghttp2_nv){ (uint8_t *)"x-mock-tool-placeholders", (uint8_t *)nph, 24,
+                                   (size_t)l, NGHTTP2_NV_FLAG_NONE };
+    }
     nghttp2_data_provider dp = { .source.ptr = s, .read_callback = h2_read_cb };
     if (!s->events_done) {
         s->timer = evtimer_new(base, h2_timer_cb, s);
-        struct timeval tv = { s->delay_ms / 1000, (s->delay_ms % 1000) * 1000 };
+        struct timeval tv = event_delay(s);
         evtimer_add(s->timer, &tv);
     }
-    return nghttp2_submit_response(c->h2, s->id, nva, 2 + N_EXTRA, &dp);
+    return nghttp2_submit_response(c->h2, s->id, nva, nnv, &dp);
 }
 
 static int h2_begin_headers_cb(nghttp2_session *session, const nghttp2_frame *frame, void *ud)
@@ -452,10 +641,10 @@ static void h1_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd; (void)what;
     struct stream *s = arg;
     struct conn *c = s->c;
-    const char *ev = sse_event(s->next_event++, s->n_events);
+    const char *ev = stream_event(s, s->next_event++);
     if (ev) h1_write_chunk(c, ev, strlen(ev));
-    if (!sse_event(s->next_event, s->n_events)) { h1_finish(c); return; }
-    struct timeval tv = { s->delay_ms / 1000, (s->delay_ms % 1000) * 1000 };
+    if (!stream_event(s, s->next_event)) { h1_finish(c); return; }
+    struct timeval tv = event_delay(s);
     evtimer_add(s->timer, &tv);
 }
 
@@ -494,12 +683,13 @@ static void h1_respond(struct conn *c, struct stream *s)
     }
     evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\ncontent-type: %s\r\n", ctype);
     h1_extra_headers(out);
+    if (s->tool) evbuffer_add_printf(out, "x-mock-tool-placeholders: %d\r\n", s->tool->nph);
     evbuffer_add_printf(out, "transfer-encoding: chunked\r\n\r\n");
     c->h1_cur = s;
     if (s->body_len) h1_write_chunk(c, s->body, s->body_len);
     if (s->events_done) { h1_finish(c); return; }
     s->timer = evtimer_new(base, h1_timer_cb, s);
-    struct timeval tv = { s->delay_ms / 1000, (s->delay_ms % 1000) * 1000 };
+    struct timeval tv = event_delay(s);
     evtimer_add(s->timer, &tv);
 }
 
