@@ -47,8 +47,10 @@
 #      it as the client saw it on "off") and to the end. And the most tool
 #      input bytes "restore" held at once (scrub_restore_held_bytes_max)
 #      against the bound (restore.h: 6 x the longest placeholder - 1).
-#   PROFILE=1 adds a perf profile (perf record -g) of the "restore" core
-#   during one more load of N_SSE streams: the top symbols.
+#   PROFILE=1 adds a perf profile of the "restore" core during one more load
+#   of N_SSE streams: its self time by DSO, by plugin source file and by
+#   symbol (tests/bench/perf-self.py), and the symbols that grew most from
+#   a profile of "scrub" doing the same.
 #
 # Knobs: REPS (4), N_SSE (4000), C (16), BODY_SIZE (30000), TOOL_N (40),
 #        LAT_N (200), LAT_TOOL_N (8), GAP_US (2000), PROFILE (0), PROXY_BIN,
@@ -229,14 +231,19 @@ got=$(( R1[restore] - R0[restore] ))
 
 # ---- optional: where the restore proxy's CPU goes
 if [ "$PROFILE" = 1 ] && command -v perf >/dev/null; then
-    perf record -q -g -o "$W/perf.data" -p "${CORE[restore]}" -- sleep 30 2>"$W/perf.err" &
-    pp=$!
-    sleep 0.5
-    load restore "$N_SSE" --h1 -c "$C"
-    kill -INT "$pp" 2>/dev/null
-    wait "$pp"
-    perf report -i "$W/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
-        grep -E '^ +[0-9.]+%' | head -n 25 >"$W/profile.txt"
+    # the plugins' symbols: tests/bench/perf-self.py (the core loads private
+    # copies of them, which perf cannot name); "scrub" as the base, so what
+    # restoring adds shows
+    for mode in restore scrub; do
+        perf record -q -g -o "$W/perf.$mode" -p "${CORE[$mode]}" -- sleep 60 2>"$W/perf.err" &
+        pp=$!
+        sleep 0.5
+        load "$mode" "$N_SSE" --h1 -c "$C"
+        kill -INT "$pp" 2>/dev/null
+        wait "$pp"
+    done
+    python3 "$HERE/perf-self.py" "$W/perf.restore" "$(dirname "$PROXY_BIN")/plugins" 25 \
+        "$W/perf.scrub" >"$W/profile.txt" 2>&1
 fi
 
 # ---- 2. latency to the tool input
