@@ -729,6 +729,23 @@ START_TEST(only_placeholder_prefixes_are_held)
 }
 END_TEST
 
+START_TEST(invalid_utf8_before_a_quote_keeps_the_quote)
+{
+    /* ED A0 then a quote is no surrogate half: rebuilding the piece must not
+     * swallow the quote into an escape */
+    struct text s = { 0 };
+    struct run r;
+    block_start(&s, 0, "tool_use");
+    tool_piece_raw(&s, 0, "{\\\"c\\\": \\\"<AWS_ACCESS_KEY_1>\\\", \\\"d\\\": \\\"\xED\xA0\\\"}");
+    block_stop(&s, 0);
+    feed_whole(&s, &r);
+    ck_assert_uint_eq(r.st.restored, 1);
+    ck_assert_ptr_nonnull(strstr(r.out.p, AWS1 "\\\", \\\"d\\\": \\\"\xED\xA0\\\"}\"}}"));
+    free(r.out.p);
+    free(s.p);
+}
+END_TEST
+
 START_TEST(lone_surrogates_survive_a_rebuilt_piece)
 {
     /* a surrogate pair cut between two pieces' outer strings: each half is
@@ -971,6 +988,7 @@ static Suite *restore_suite(void)
     tcase_add_test(t, interleaved_blocks_keep_their_own_state);
     tcase_add_test(t, only_placeholder_prefixes_are_held);
     tcase_add_test(t, lone_surrogates_survive_a_rebuilt_piece);
+    tcase_add_test(t, invalid_utf8_before_a_quote_keeps_the_quote);
     suite_add_tcase(su, t);
     t = tcase_create("map");
     tcase_add_test(t, map_takes_placeholders_only);

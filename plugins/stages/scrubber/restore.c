@@ -86,7 +86,10 @@ static int append_escaped(struct restore_buf *b, const uint8_t *p, size_t n)
     size_t from = 0;
     for (size_t i = 0; i < n; i++) {
         uint8_t c = p[i];
-        bool lone = c == 0xED && i + 2 < n && p[i + 1] >= 0xA0;
+        /* ED A0..BF 80..BF: a surrogate half (WTF-8), written back as its
+         * escape; anything else after ED is not one and passes as it is */
+        bool lone = c == 0xED && i + 2 < n && p[i + 1] >= 0xA0 && p[i + 1] <= 0xBF &&
+                    (p[i + 2] & 0xC0) == 0x80;
         if (c >= 0x20 && c != '"' && c != '\\' && !lone)
             continue;
         if (restore_buf_append(b, p + from, i - from) < 0)
