@@ -21,7 +21,7 @@ struct restorer {
     const struct apx_host *host;
     const struct apx_detector **dets; /* the scrubber's, engine order */
     size_t ndet;
-    struct apx_counter *restored, *unknown, *held_max, *encoded, *failed;
+    struct apx_counter *restored, *unknown, *held_max, *encoded, *failed, *lost;
 };
 
 /* One exchange's, in the scrubber's slot. */
@@ -33,6 +33,7 @@ struct restore_ex {
     struct restore_buf body;       /* JSON: the answer so far */
     struct restore_buf out;
     struct restore_stats json_stats;
+    bool json_failed;              /* out of memory: sent unrestored */
 };
 
 int restorer_new(const struct apx_host *host, struct restorer **out, struct apx_error *err)
@@ -47,16 +48,12 @@ int restorer_new(const struct apx_host *host, struct restorer **out, struct apx_
     if (!any)
         return 0;
     struct restorer *r = calloc(1, sizeof *r);
-    if (!r) {
+    if (!r || !(r->dets = malloc(ndet * sizeof *r->dets))) {
         host->error_set(err, "out of memory");
-        return -1;
+        goto fail;
     }
-    *r = (struct restorer){ .host = host, .ndet = ndet };
-    if (!(r->dets = malloc(ndet * sizeof *r->dets))) {
-        free(r);
-        host->error_set(err, "out of memory");
-        return -1;
-    }
+    r->host = host;
+    r->ndet = ndet;
     for (size_t i = 0; i < ndet; i++)
         r->dets[i] = host->detector_get(host, i);
     r->restored = host->counter(host, "scrub_restored_total");
@@ -64,13 +61,16 @@ int restorer_new(const struct apx_host *host, struct restorer **out, struct apx_
     r->held_max = host->counter(host, "scrub_restore_held_bytes_max");
     r->encoded = host->counter(host, "scrub_restore_skipped_total{reason=\"encoded\"}");
     r->failed = host->counter(host, "scrub_restore_skipped_total{reason=\"failed\"}");
-    if (!r->restored || !r->unknown || !r->held_max || !r->encoded || !r->failed) {
-        restorer_free(r);
+    r->lost = host->counter(host, "scrub_restore_skipped_total{reason=\"block_given_up\"}");
+    if (!r->restored || !r->unknown || !r->held_max || !r->encoded || !r->failed || !r->lost) {
         host->error_set(err, "the counter table is full");
-        return -1;
+        goto fail;
     }
     *out = r;
     return 0;
+fail:
+    restorer_free(r);
+    return -1;
 }
 
 void restorer_free(struct restorer *r)
@@ -189,6 +189,8 @@ static int json_piece(const struct apx_host *h, struct apx_exchange *ex, struct 
     bool changed = false;
     x->out.len = 0;
     int rc = restore_json(x->map, x->body.data, x->body.len, &x->out, &changed, &x->json_stats);
+    if (rc == RESTORE_E_NOMEM)
+        x->json_failed = true; /* counted at the end: the answer goes on unrestored */
     return emit(h, ex, rc == 0 && changed ? &x->out : &x->body);
 }
 
@@ -245,6 +247,14 @@ void restorer_on_done(struct restorer *r, struct apx_exchange *ex)
     const struct restore_stats *st = x->sse ? restore_sse_stats(x->sse) : &x->json_stats;
     h->counter_add(r->restored, st->restored);
     h->counter_add(r->unknown, st->unknown);
+    h->counter_add(r->lost, st->blocks_lost);
+    if (x->json_failed)
+        h->counter_add(r->failed, 1);
+    if (st->blocks_lost)
+        h->log_ex(h, ex, APX_LOG_WARN, "restore: %llu tool block%s given up (an event over "
+                  "the bound, too many blocks, or input not JSON): %s placeholders",
+                  (unsigned long long)st->blocks_lost, st->blocks_lost == 1 ? "" : "s",
+                  st->blocks_lost == 1 ? "its input keeps its" : "their inputs keep their");
     if (st->held_max > h->counter_get(r->held_max))
         h->counter_set(r->held_max, st->held_max);
     if (st->restored || st->unknown)
