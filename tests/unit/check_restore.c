@@ -746,6 +746,32 @@ START_TEST(invalid_utf8_before_a_quote_keeps_the_quote)
 }
 END_TEST
 
+START_TEST(bare_cr_lines_pass_as_they_come)
+{
+    /* lines ended by a CR alone: nothing restored, but nothing held either
+     * (every byte out as it arrives, the open tool block given up) */
+    struct text s = { 0 };
+    struct run r;
+    block_start(&s, 0, "tool_use");
+    tool_piece(&s, 0, "{\"a\": \"<AWS_ACCESS_KEY_1>");
+    for (size_t i = 0; i < s.n; i++)
+        if (s.p[i] == '\n' && i > s.n / 2)
+            s.p[i] = '\r';
+    text_add(&s, "event: ping\rdata: {}\r\r", 24);
+    size_t cut = s.n - 24;
+    feed_cuts(&s, &cut, 1, 0, false, &r);
+    ck_assert_uint_eq(r.out.n, s.n);
+    ck_assert_int_eq(memcmp(r.out.p, s.p, s.n), 0);
+    ck_assert_uint_eq(r.st.restored, 0);
+    ck_assert_uint_eq(r.st.blocks_lost, 1);
+    free(r.out.p);
+    feed_whole(&s, &r);
+    feed_every_way(&s, 0, &r);
+    free(r.out.p);
+    free(s.p);
+}
+END_TEST
+
 START_TEST(lone_surrogates_survive_a_rebuilt_piece)
 {
     /* a surrogate pair cut between two pieces' outer strings: each half is
@@ -989,6 +1015,7 @@ static Suite *restore_suite(void)
     tcase_add_test(t, only_placeholder_prefixes_are_held);
     tcase_add_test(t, lone_surrogates_survive_a_rebuilt_piece);
     tcase_add_test(t, invalid_utf8_before_a_quote_keeps_the_quote);
+    tcase_add_test(t, bare_cr_lines_pass_as_they_come);
     suite_add_tcase(su, t);
     t = tcase_create("map");
     tcase_add_test(t, map_takes_placeholders_only);

@@ -836,6 +836,7 @@ struct restore_sse {
                                      may be cut between reads */
     uint8_t nlast;
     bool passing;                 /* an over-long event goes out as it comes */
+    bool raw;                     /* lines end in a bare CR: the rest goes out as it comes */
     bool crlf;                    /* the last event's lines ended in \r\n */
     bool ended;
     struct tool_block *blocks;    /* the open tool_use blocks */
@@ -1124,7 +1125,8 @@ static int on_event(struct restore_sse *s, const uint8_t *p, size_t n, struct re
 }
 
 /* Bytes of p up to and including the blank line that ends the event, or 0.
- * A line ends in \n or \r\n, so the blank line shows as \n\n or \n\r\n,
+ * A line ends in \n or \r\n (a bare CR sends the stream raw: bare_cr), so
+ * the blank line shows as \n\n or \n\r\n,
  * maybe cut after the event's last bytes so far. */
 static size_t event_end(const struct restore_sse *s, const uint8_t *p, size_t n)
 {
@@ -1185,14 +1187,33 @@ static int start_passing(struct restore_sse *s, struct restore_buf *out)
     return 0;
 }
 
+/* A CR alone ends a line in SSE, but no Messages stream writes one; rather
+ * than hold such a stream's events until it ends (pings included, since no
+ * event end is ever seen), the rest of it passes as it comes, its open tool
+ * blocks given up. */
+static bool bare_cr(const struct restore_sse *s, const uint8_t *p, size_t n)
+{
+    if (n && s->nlast && s->last[s->nlast - 1] == '\r' && p[0] != '\n')
+        return true;
+    for (const uint8_t *q = memchr(p, '\r', n); q; q = memchr(q + 1, '\r', (size_t)(p + n - q - 1)))
+        if (q + 1 < p + n && q[1] != '\n')
+            return true;
+    return false;
+}
+
 /* Bytes of an over-long event: out at once, up to its end. */
 static size_t feed_passing(struct restore_sse *s, const uint8_t *in, size_t len,
                            struct restore_buf *out, int *rc)
 {
+    if (s->raw) {
+        *rc = restore_buf_append(out, in, len);
+        return len;
+    }
     size_t k = event_end(s, in, len), take = k ? k : len;
     *rc = restore_buf_append(out, in, take);
+    s->raw = bare_cr(s, in, take); /* as feed_event would have seen it */
     note_last(s, in, take);
-    if (k) {
+    if (k && !s->raw) {
         s->passing = false;
         s->nlast = 0;
     }
@@ -1206,6 +1227,11 @@ static size_t feed_event(struct restore_sse *s, const uint8_t *in, size_t len,
     size_t k = event_end(s, in, len);
     size_t have = s->pend.len + (k ? k : len) + (k ? 0 : 1); /* unfinished: one byte to come */
     *rc = 0;
+    if (bare_cr(s, in, k ? k : len)) {
+        s->raw = true;
+        *rc = start_passing(s, out);
+        return *rc ? len : feed_passing(s, in, len, out, rc);
+    }
     if (have > s->max_event) {
         *rc = start_passing(s, out);
         return *rc ? len : feed_passing(s, in, len, out, rc);

@@ -118,8 +118,10 @@ struct restore_sse *restore_sse_new(struct restore_map *m, size_t max_event);
  * characters but the closing `>` may be written as a 6-byte \u escape, and
  * an escape not yet complete adds at most 5. They go out with the block's
  * next piece, or in an input_json_delta event added just before its
- * content_block_stop. Returns 0, or RESTORE_E_NOMEM: out may then end
- * inside an event, and the response cannot go on. */
+ * content_block_stop. A stream whose lines end in a bare CR (no Messages
+ * stream does) passes as it comes from its first such line on, unrestored.
+ * Returns 0, or RESTORE_E_NOMEM: out may then end inside an event, and the
+ * response cannot go on. */
 int restore_sse_feed(struct restore_sse *s, const uint8_t *in, size_t len,
                      struct restore_buf *out);
 
