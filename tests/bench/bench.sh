@@ -32,15 +32,17 @@
 # near 5k req/s on this machine and would cap every target at its own speed.
 # MOCK=node uses tests/mock/mock-upstream.js instead.
 #
-# anthropic-proxy runs as the core alone by default (no pipeline file: no
-# stages, no detectors), which is what issue 2's targets are about and what
-# haproxy and nghttpx compare with. PIPELINE=FILE measures it with a
-# pipeline (PIPELINE=etc/pipeline.yaml: the shipped one, as make run loads
-# it, plugins from this build tree).
+# anthropic-proxy runs as users run it by default: the shipped pipeline
+# (etc/pipeline.yaml: scrubber, metrics, dashboard, retry and every
+# detector, plugins from this build tree), SCRUB_MODE=off unless the knob
+# says otherwise (the bodies here hold no secrets; scrubbing is measured by
+# scrub-bench.sh and restore-bench.sh), the ledger off. PIPELINE=none
+# measures the core alone (no stages, no detectors: issue 2's targets);
+# PIPELINE=FILE another pipeline.
 #
 # Knobs (environment): TARGETS, MOCK=c|node, N_C1 (2000), N_SMALL (20000),
 #   N_SSE (4000), REPS (5), HOLD (1000), HOLD_ROUNDS (3), HOLD_DELAY_MS (3000), PROXY_BIN,
-#   PIPELINE (none), KEEP=1 (keep work dir).
+#   PIPELINE (etc/pipeline.yaml; none: the core alone), SCRUB_MODE (off), KEEP=1 (keep work dir).
 set -u
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -55,8 +57,10 @@ REPS=${REPS:-5}
 HOLD_ROUNDS=${HOLD_ROUNDS:-3}
 HOLD=${HOLD:-1000}
 HOLD_DELAY_MS=${HOLD_DELAY_MS:-3000}
-PIPELINE=${PIPELINE:-}
+PIPELINE=${PIPELINE:-$TOP/etc/pipeline.yaml}
+[ "$PIPELINE" = none ] && PIPELINE=
 [ -z "$PIPELINE" ] || PIPELINE=$(cd "$(dirname "$PIPELINE")" && pwd)/$(basename "$PIPELINE")
+SCRUB_MODE=${SCRUB_MODE:-off}
 SSE_DELTAS=50             # message_start, block_start, ping, 50 deltas, block_stop, message_delta, message_stop = 56
 RESULTS=$HERE/results.txt
 T0=$(date +%s)
@@ -164,8 +168,8 @@ ANTHROPIC_PROXY_UPSTREAM_BASE_URL=https://localhost:$MOCK_PORT
 ANTHROPIC_PROXY_UPSTREAM_CA_FILE=$W/cert.pem
 ANTHROPIC_PROXY_LOG_LEVEL=warning
 EOF
-        [ -z "$PIPELINE" ] || printf 'ANTHROPIC_PROXY_PIPELINE=%s\nANTHROPIC_PROXY_PLUGIN_DIR=%s\nANTHROPIC_PROXY_PRICES=%s\nANTHROPIC_PROXY_LEDGER_PATH=off\n' \
-            "$PIPELINE" "$TOP/plugins" "$TOP/etc/prices.yaml" >>"$W/proxy.env"
+        [ -z "$PIPELINE" ] || printf 'ANTHROPIC_PROXY_PIPELINE=%s\nANTHROPIC_PROXY_PLUGIN_DIR=%s\nANTHROPIC_PROXY_PRICES=%s\nANTHROPIC_PROXY_LEDGER_PATH=off\nANTHROPIC_PROXY_SCRUB_MODE=%s\nANTHROPIC_PROXY_SCRUB_HMAC_KEY=%s\n' \
+            "$PIPELINE" "$TOP/plugins" "$TOP/etc/prices.yaml" "$SCRUB_MODE" "$(openssl rand -hex 32)" >>"$W/proxy.env"
         "$PROXY_BIN" --foreground --config "$W/proxy.env" >>"$W/anthropic-proxy.log" 2>&1 &
         TPID=$!; started "$TPID"
         for i in $(seq 100); do
@@ -424,7 +428,7 @@ report() {
         "$(git -C "$TOP" describe --always --dirty 2>/dev/null)" "$(nproc)" "$MOCK" "$(( $(date +%s) - T0 ))"
     printf "h2load %s, haproxy %s, nghttpx %s; ECDSA P-256 cert; every target single-threaded\n" \
         "$(h2load --version | awk '{print $2}')" "$(haproxy -v | awk 'NR==1{print $3}')" "$(nghttpx --version | awk '{print $2}')"
-    echo "anthropic-proxy pipeline: ${PIPELINE:-none (the core alone: no stages, no detectors)}"
+    echo "anthropic-proxy pipeline: ${PIPELINE:-none (the core alone: no stages, no detectors)}${PIPELINE:+, SCRUB_MODE=$SCRUB_MODE}"
     printf "$fmt" ""; for t in $TARGETS; do printf '%-17s' "$t"; done; echo
     line() { # label, function producing a cell for a target, its arguments
         local label=$1 fn=$2 t; shift 2
