@@ -55,8 +55,11 @@ static bool parse_date(const char *v, int64_t *ms)
         if (sscanf(v + 10, "T%2d:%2d:%2dZ%n", &h, &mi, &s, &n2) != 3 || v[10 + n2])
             return false;
     }
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
-        return false;
+    static const int days[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (mo < 1 || mo > 12 || d < 1 || d > days[mo - 1] || (mo == 2 && d == 29 && !leap) ||
+        h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59)
+        return false; /* 2026-02-30 is refused, not read as March 2 */
     struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
                      .tm_min = mi, .tm_sec = s };
     *ms = (int64_t)timegm(&tm) * 1000;
@@ -292,7 +295,7 @@ static int export_rows(sqlite3 *db, const struct query *q)
 }
 
 static int parse_args(int argc, char **argv, struct query *q, const char **config,
-                      const char **ledger)
+                      const char **ledger, bool *format_given)
 {
     static const struct option opts[] = {
         { "since", required_argument, NULL, 's' }, { "until", required_argument, NULL, 'u' },
@@ -307,7 +310,7 @@ static int parse_args(int argc, char **argv, struct query *q, const char **confi
         case 's':
         case 'u':
             if (!parse_date(optarg, c == 's' ? &q->since_ms : &q->until_ms)) {
-                fprintf(stderr, "anthropic-proxy ledger: --%s %s: expected YYYY-MM-DD or "
+                fprintf(stderr, "anthropic-proxy ledger: --%s %s: not a UTC date and time; expected YYYY-MM-DD or "
                         "YYYY-MM-DDTHH:MM:SSZ (UTC)\n", c == 's' ? "since" : "until", optarg);
                 return 2;
             }
@@ -321,6 +324,7 @@ static int parse_args(int argc, char **argv, struct query *q, const char **confi
             q->by = optarg;
             break;
         case 'f':
+            *format_given = true;
             if (strcmp(optarg, "table") == 0) q->format = F_TABLE;
             else if (strcmp(optarg, "csv") == 0) q->format = F_CSV;
             else if (strcmp(optarg, "json") == 0) q->format = F_JSON;
@@ -350,11 +354,23 @@ int ledger_command(int argc, char **argv, char *const *envp)
     struct query q = { .since_ms = 0, .until_ms = INT64_MAX, .by = "developer",
                        .format = is_report ? F_TABLE : F_CSV };
     const char *config = NULL, *ledger = NULL;
-    int rc = parse_args(argc - 1, argv + 1, &q, &config, &ledger);
+    bool format_given = false;
+    int rc = parse_args(argc - 1, argv + 1, &q, &config, &ledger, &format_given);
     if (rc)
         return rc < 0 ? 0 : rc;
-    if (!is_report && q.format == F_TABLE)
+    if (!is_report && q.format == F_TABLE) {
+        if (format_given) {
+            fprintf(stderr, "anthropic-proxy ledger export: --format table: expected csv or "
+                    "json (tables are for ledger report)\n");
+            return 2;
+        }
         q.format = F_CSV;
+    }
+    if (q.since_ms >= q.until_ms) {
+        fprintf(stderr, "anthropic-proxy ledger: --since must be before --until (--since is "
+                "included, --until is not)\n");
+        return 2;
+    }
     struct settings s;
     struct settings_errors errs;
     char path[4096];

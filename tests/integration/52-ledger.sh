@@ -60,6 +60,17 @@ ledger report --by model --since "$today" --format csv | grep -q '^claude-sonnet
     fail "by model: $(ledger report --by model --format csv)"
 [ "$(ledger report --until "$today" --format csv | wc -l)" = 1 ] || fail "--until today still shows rows"
 ok "ledger report: alice \$0.334509, bob \$0.09, carol \$0.015; core \$0.424509; today \$0.439509"
+# bad ranges and formats are refused with a line naming the option, never read loosely
+refused() { # EXPECTED-MESSAGE-PART ARGS...
+    local want=$1; shift
+    if out=$(ledger "$@" 2>&1); then fail "ledger $* was accepted: $out"; fi
+    printf '%s' "$out" | grep -q -- "$want" || fail "ledger $*: $out"
+}
+refused "--since 2026-02-30: not a UTC date" report --since 2026-02-30
+refused "--until 2026-13-01: not a UTC date" report --until 2026-13-01
+refused "--since must be before --until" report --since 2026-03-02 --until 2026-03-01
+refused "--format table: expected csv or json" export --format table
+ok "ledger: 2026-02-30, month 13, --since after --until and export --format table refused"
 # the cache saved alice (100000 + 80000) x ($3 - $0.30) = $0.486 of Sonnet input
 ledger report --by day --format json | json "j[0].cache_savings_usd" | grep -qx 0.486 ||
     fail "savings by day: $(ledger report --by day --format json)"
