@@ -131,6 +131,23 @@ ledger report --format csv | grep -qx 'carol,web,3,30000,3000,0,0,0,0,0.045000,0
     fail "carol after the restart: $(ledger report --format csv)"
 ok "the ledger survived a reload and a supervisor restart: 6 rows, carol \$0.045"
 
+# retention runs without traffic: two rows made 500 days old (time and id, as
+# a row written then would have), a restart, and no request at all
+kill -TERM "$PROXY_PID"
+wait "$PROXY_PID" 2>/dev/null || true
+python3 - "$T/ledger.sqlite" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+d = 500 * 86400000
+db.execute("UPDATE exchanges SET time_ms = time_ms - ?, id = id - ? * 1000 WHERE id IN "
+           "(SELECT id FROM exchanges ORDER BY id LIMIT 2)", (d, d))
+db.commit()
+PY
+start_proxy
+count4() { [ "$(ledger export --format csv | wc -l)" = 5 ]; }
+wait_for 10 count4 || fail "rows older than LEDGER_RETENTION_DAYS (400) still there without traffic: $(ledger export --format csv | wc -l) lines"
+ok "retention expired the two 500-day-old rows with no request sent"
+
 # a file of the first layout (ids 1, 2, 3..., an index on time_ms, no
 # user_version): ledger report and export read it as before
 python3 - "$T/old.sqlite" <<'PY'

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ledger.h"
 
@@ -156,8 +157,11 @@ static void *writer(void *arg)
         const struct ledger_row *rows;
         size_t n = take(l, &rows, &stop);
         int64_t now = now_ms();
-        /* opened at the first row, so that --check-config creates nothing */
-        if (!db && n > 0 && now >= next_open) {
+        /* opened at the first row, so that --check-config creates nothing;
+         * a file already there is opened at once, so that a proxy without
+         * traffic still expires old rows */
+        bool existing = !db && l->retention_days > 0 && access(l->path, F_OK) == 0;
+        if (!db && (n > 0 || existing) && now >= next_open) {
             if (!(db = l->store->open(l->path, false, err, sizeof err))) {
                 failed(l, err, 0);
                 next_open = now + REOPEN_MS;
