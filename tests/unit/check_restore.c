@@ -757,8 +757,9 @@ START_TEST(bare_cr_lines_pass_as_they_come)
     for (size_t i = 0; i < s.n; i++)
         if (s.p[i] == '\n' && i > s.n / 2)
             s.p[i] = '\r';
-    text_add(&s, "event: ping\rdata: {}\r\r", 24);
-    size_t cut = s.n - 24;
+    static const char ping_cr[] = "event: ping\rdata: {}\r\r";
+    text_add(&s, ping_cr, sizeof ping_cr - 1);
+    size_t cut = s.n - (sizeof ping_cr - 1);
     feed_cuts(&s, &cut, 1, 0, false, &r);
     ck_assert_uint_eq(r.out.n, s.n);
     ck_assert_int_eq(memcmp(r.out.p, s.p, s.n), 0);
