@@ -310,8 +310,9 @@ static int parse_args(int argc, char **argv, struct query *q, const char **confi
         case 's':
         case 'u':
             if (!parse_date(optarg, c == 's' ? &q->since_ms : &q->until_ms)) {
-                fprintf(stderr, "anthropic-proxy ledger: --%s %s: not a UTC date and time; expected YYYY-MM-DD or "
-                        "YYYY-MM-DDTHH:MM:SSZ (UTC)\n", c == 's' ? "since" : "until", optarg);
+                fprintf(stderr, "anthropic-proxy ledger: --%s %s: not a UTC date and time; "
+                        "expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ\n",
+                        c == 's' ? "since" : "until", optarg);
                 return 2;
             }
             break;

@@ -1126,8 +1126,8 @@ static int on_event(struct restore_sse *s, const uint8_t *p, size_t n, struct re
 
 /* Bytes of p up to and including the blank line that ends the event, or 0.
  * A line ends in \n or \r\n (a bare CR sends the stream raw: bare_cr), so
- * the blank line shows as \n\n or \n\r\n,
- * maybe cut after the event's last bytes so far. */
+ * the blank line shows as \n\n or \n\r\n, maybe cut after the event's
+ * last bytes so far. */
 static size_t event_end(const struct restore_sse *s, const uint8_t *p, size_t n)
 {
     if (s->nlast && s->last[s->nlast - 1] == '\n') {
@@ -1195,8 +1195,9 @@ static bool bare_cr(const struct restore_sse *s, const uint8_t *p, size_t n)
 {
     if (n && s->nlast && s->last[s->nlast - 1] == '\r' && p[0] != '\n')
         return true;
-    for (const uint8_t *q = memchr(p, '\r', n); q; q = memchr(q + 1, '\r', (size_t)(p + n - q - 1)))
-        if (q + 1 < p + n && q[1] != '\n')
+    const uint8_t *end = p + n;
+    for (const uint8_t *q = p; (q = memchr(q, '\r', (size_t)(end - q))) != NULL; q++)
+        if (q + 1 < end && q[1] != '\n')
             return true;
     return false;
 }
@@ -1227,12 +1228,8 @@ static size_t feed_event(struct restore_sse *s, const uint8_t *in, size_t len,
     size_t k = event_end(s, in, len);
     size_t have = s->pend.len + (k ? k : len) + (k ? 0 : 1); /* unfinished: one byte to come */
     *rc = 0;
-    if (bare_cr(s, in, k ? k : len)) {
-        s->raw = true;
-        *rc = start_passing(s, out);
-        return *rc ? len : feed_passing(s, in, len, out, rc);
-    }
-    if (have > s->max_event) {
+    s->raw = bare_cr(s, in, k ? k : len);
+    if (s->raw || have > s->max_event) {
         *rc = start_passing(s, out);
         return *rc ? len : feed_passing(s, in, len, out, rc);
     }
