@@ -60,6 +60,20 @@ grep -q 'SCRUB_HMAC_KEY' "$T/err.txt" && grep -q -- '--key-file' "$T/err.txt" ||
     { cat "$T/err.txt"; fail "no clear message without a key"; }
 ok "scrub without a key: exit 2, $(grep -m1 'SCRUB_HMAC_KEY' "$T/err.txt" | cut -c1-80)..."
 
+# A password found by its NAME= is replaced where the body holds it without
+# the name too (a restored `mysql -p...` sent back), before or after, with
+# the same placeholder; a short one only as a whole token.
+PW=Hunt3r2secretX
+printf '{"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t2","name":"Bash","input":{"command":"mysql -u root -p%s db"}}]},{"role":"user","content":"DB_PASSWORD=%s\\nAPI_TOKEN=ab12cd uses ab12cd, not xab12cd"}]}' \
+    "$PW" "$PW" >"$T/echo-in.json"
+"$PROXY_BIN" scrub --config "$T/proxy.env" --key-file "$T/key.hex" <"$T/echo-in.json" >"$T/echo-out.json" 2>"$T/err.txt" ||
+    { cat "$T/err.txt"; fail "scrub exited $?"; }
+printf '{"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t2","name":"Bash","input":{"command":"mysql -u root -p<CREDENTIAL_1> db"}}]},{"role":"user","content":"DB_PASSWORD=<CREDENTIAL_1>\\nAPI_TOKEN=<CREDENTIAL_2> uses <CREDENTIAL_2>, not xab12cd"}]}' \
+    >"$T/echo-want.json"
+cmp "$T/echo-out.json" "$T/echo-want.json" || { cat "$T/echo-out.json"; fail "a context-found value was not replaced elsewhere"; }
+grep -Eq 'credential_assignment +4' "$T/err.txt" || { cat "$T/err.txt"; fail "echoes not counted"; }
+ok "a NAME= password is replaced in the tool call that holds it bare too; short ones as whole tokens"
+
 # The same detector through the proxy.
 start_mock
 write_config SCRUB_MODE=pseudonymize SCRUB_HMAC_KEY="$(cat "$T/key.hex")"

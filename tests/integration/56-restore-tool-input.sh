@@ -7,7 +7,9 @@
 # pieces) and an Edit whose old_string holds a placeholder: the file Claude
 # Code writes equals the original byte for byte, the Edit matches and keeps
 # the real key, the text keeps its placeholder, and the upstream never
-# receives a secret value. The same through the SDK with a JSON answer.
+# receives a secret value, not even the DB_PASSWORD value found by its name
+# and written back alone (the next request carries it bare in the Write's
+# input). The same through the SDK with a JSON answer.
 . "$top_srcdir/tests/integration/lib.sh"
 CLAUDE=$(cd "$top_srcdir" && pwd)/tests/node/node_modules/.bin/claude
 [ -x "$CLAUDE" ] || skip "Claude Code CLI not installed (run: npm ci --prefix tests/node)"
@@ -19,7 +21,8 @@ AWS_SECRET=Fk3rT9xQ2mVb7Lp0Wz4Nc8Hs1Yd6Ga5Je/FAKE+1
 STRIPE=sk_live_51FakeStripeKeyForProxyTests0123
 MAIL=oncall.billing@example.com
 GITHUB=ghp_FakeGitHubTokenForProxyTests0123456789
-secret "$AWS_ID" "$AWS_SECRET" "$STRIPE" "$MAIL" "$GITHUB"
+DB_PW=Qz7pw4BillingDbFake
+secret "$AWS_ID" "$AWS_SECRET" "$STRIPE" "$MAIL" "$GITHUB" "$DB_PW"
 
 proj=$T/proj
 mkdir -p "$proj"
@@ -30,6 +33,7 @@ mkdir -p "$proj"
     echo "STRIPE_SECRET_KEY=$STRIPE"
     echo "ONCALL_EMAIL=$MAIL"
     echo "GITHUB_TOKEN=$GITHUB"
+    echo "DB_PASSWORD=$DB_PW"
     printf 'NOTE="quotes \\" and backslashes \\\\ and a tab\tstay as they are"\n'
 } >"$proj/deploy.env"
 cp "$proj/deploy.env" "$T/deploy.env.orig"
@@ -44,7 +48,9 @@ cat >"$T/script.json" <<JSON
                {"type":"tool_use","name":"Edit",
                 "input":{"file_path":"$proj/deploy.env",
                          "old_string":"AWS_ACCESS_KEY_ID=<AWS_ACCESS_KEY_1>\\n",
-                         "new_string":"AWS_ACCESS_KEY_ID=<AWS_ACCESS_KEY_1>\\nAWS_REGION=eu-west-1\\n"}}],
+                         "new_string":"AWS_ACCESS_KEY_ID=<AWS_ACCESS_KEY_1>\\nAWS_REGION=eu-west-1\\n"}},
+               {"type":"tool_use","name":"Write",
+                "input":{"file_path":"$proj/db.password","content":"<CREDENTIAL_1>"}}],
    "chunk": 3},
   [{"type":"text","text":"$FINAL"}] ]
 JSON
@@ -71,6 +77,11 @@ awk -v id="$AWS_ID" '{ print } $0 == "AWS_ACCESS_KEY_ID=" id { print "AWS_REGION
 cmp "$T/deploy.env.want" "$proj/deploy.env" ||
     fail "the Edit did not apply as the model meant it: $(diff "$T/deploy.env.want" "$proj/deploy.env" | head -5 | sed 's/=.*/=.../')"
 ok "Edit: old_string with a placeholder matched, and the real key stayed in the file"
+# DB_PASSWORD's value is found by its name only; restored into a file of its
+# own, it goes back upstream in the Write's input with no name around it
+[ "$(cat "$proj/db.password" 2>/dev/null)" = "$DB_PW" ] ||
+    fail "the password Claude Code wrote is not the original"
+ok "Write of a NAME=-found password alone: the file holds the original"
 
 # what Claude Code received: the text block with its placeholder
 texts=$("$NODE" -e '
@@ -83,7 +94,7 @@ ok "the text block came to Claude Code with its placeholder: $(echo "$texts" | c
 
 # the upstream never saw a value, and the text went back to it unchanged
 curl -sS --http2 --cacert "$T/cert.pem" "$MOCK_URL/__mock/log?bodies=1" >"$T/seen.json"
-for v in "$AWS_ID" "$AWS_SECRET" "$STRIPE" "$MAIL" "$GITHUB"; do
+for v in "$AWS_ID" "$AWS_SECRET" "$STRIPE" "$MAIL" "$GITHUB" "$DB_PW"; do
     if grep -qF "$v" "$T/seen.json"; then fail "the upstream received a secret value"; fi
 done
 grep -qF 'The key <AWS_ACCESS_KEY_1> stays' "$T/seen.json" ||

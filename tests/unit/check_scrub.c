@@ -350,6 +350,33 @@ START_TEST(overlap_url_with_credentials_beats_email)
 }
 END_TEST
 
+/* A value a detector finds only from its context (the token after
+ * "Bearer ", a URL's password) is replaced wherever else the body holds
+ * it, before or after, escaped or not, with the same placeholder: Claude
+ * Code sends a restored tool call back where no context names the value.
+ * Places never changed stay so. (Short values: 18-scrub-command.sh.) */
+START_TEST(context_found_value_replaced_everywhere)
+{
+    expect("{\"b\":[\"run -tZk93kdLq0pW2xYt7 now\",\"\\u005ak93kdLq0pW2xYt7\"],"
+           "\"a\":\"Authorization: Bearer Zk93kdLq0pW2xYt7\","
+           "\"d\":[{\"type\":\"thinking\",\"thinking\":\"Zk93kdLq0pW2xYt7\"}]}",
+           "{\"b\":[\"run -t<BEARER_TOKEN_1> now\",\"<BEARER_TOKEN_1>\"],"
+           "\"a\":\"Authorization: Bearer <BEARER_TOKEN_1>\","
+           "\"d\":[{\"type\":\"thinking\",\"thinking\":\"Zk93kdLq0pW2xYt7\"}]}");
+    struct scrub_result r;
+    char *out = scrub("{\"a\":\"Bearer Zk93kdLq0pW2xYt7\",\"b\":\"Zk93kdLq0pW2xYt7\"}",
+                      SCRUB_FOUND, &r);
+    ck_assert_uint_eq(hits_of(&r, "bearer_token"), 2);
+    ck_assert_uint_eq(r.nmap, 1);
+    ck_assert_ptr_null(strstr(r.summary, "Zk93"));
+    free(out);
+    scrub_result_free(&r);
+    /* a value found wherever it is (an AWS key) needs no second look */
+    expect("{\"a\":\"" AWS1 "\",\"b\":\"x" AWS1 "\"}",
+           "{\"a\":\"<AWS_ACCESS_KEY_1>\",\"b\":\"x" AWS1 "\"}");
+}
+END_TEST
+
 START_TEST(only_strings_are_scanned)
 {
     expect("[11111111111111111111111111111111111, true, null, \"" AWS1 "\"]",
@@ -842,6 +869,7 @@ static Suite *scrub_suite(void)
     tcase_add_test(t, base64_payloads_are_left);
     tcase_add_test(t, overlap_jwt_after_bearer);
     tcase_add_test(t, overlap_url_with_credentials_beats_email);
+    tcase_add_test(t, context_found_value_replaced_everywhere);
     tcase_add_test(t, only_strings_are_scanned);
     tcase_add_test(t, not_strict_json_passes);
     tcase_add_test(t, lone_surrogate_does_not_stop_scrubbing);

@@ -7,9 +7,15 @@
  * output is the input with only those spans replaced. The walk keeps its own
  * stack (no recursion), so nesting costs heap, not the C stack.
  *
+ * A value a detector found only from its context (the password of
+ * `DB_PASSWORD=...`) is then looked for in every scanned string and
+ * replaced there too (echo_values): Claude Code sends it back elsewhere,
+ * where no context names it (the `mysql -p ...` a restored tool call ran).
+ *
  * Never: log, keep a found value past the call, or change a byte outside a
  * finding.
  */
+#define _GNU_SOURCE /* memmem */
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
@@ -278,6 +284,20 @@ struct span {
     uint32_t det;
 };
 
+/* A string the detectors scanned, raw content span: where echoes of a found
+ * value are looked for once the walk is over. */
+struct scanned {
+    size_t s, e;
+    uint8_t esc;
+};
+
+/* A value to look for again in every scanned string (see echo_values). */
+struct echo {
+    size_t voff;           /* in the walk's value arena (it may move) */
+    uint32_t vlen;
+    uint32_t det;
+};
+
 struct finding {
     size_t rs, re;       /* raw span in the body (observe: the string's start) */
     size_t voff;         /* decoded value in the value arena (observe: none) */
@@ -309,6 +329,8 @@ struct walk {
     size_t values_len, values_cap;
     char *paths;                   /* NUL-terminated JSON paths */
     size_t paths_len, paths_cap;
+    struct scanned *strs;          /* every string scanned, in walk order */
+    size_t nstrs, strs_cap;
     char *err;
     size_t errlen;
 };
@@ -735,13 +757,10 @@ static enum walk_rc record_path(struct walk *w, const char *last_key, size_t *of
     return W_OK;
 }
 
-/* Keep the matches of one string as findings. */
+/* Keep the matches of one string (w->kept, w->seen) as findings at `path`. */
 static enum walk_rc add_findings(struct walk *w, const char *t, size_t s, size_t e, bool esc,
-                                 const char *last_key)
+                                 size_t path)
 {
-    size_t path;
-    if (record_path(w, last_key, &path) != W_OK)
-        return W_FAIL;
     /* values first: map_spans turns the decoded offsets into raw ones */
     size_t need = 0;
     for (size_t k = 0; k < w->nkept; k++)
@@ -793,8 +812,12 @@ static enum walk_rc scan_string(struct walk *w, size_t s, size_t e, bool esc,
     const char *t = (const char *)w->p + s;
     size_t n = e - s;
     enum walk_rc rc;
+    size_t path;
     if (n == 0)
         return W_OK;
+    if (grow((void **)&w->strs, &w->strs_cap, w->nstrs + 1, sizeof *w->strs) < 0)
+        return failed(w, "out of memory");
+    w->strs[w->nstrs++] = (struct scanned){ s, e, esc };
     if (esc) {
         if ((rc = decode_string(w, s, e, &n)) != W_OK)
             return rc;
@@ -807,7 +830,9 @@ static enum walk_rc scan_string(struct walk *w, size_t s, size_t e, bool esc,
             return rc;
     if (!w->nkept && !w->nseen)
         return W_OK;
-    return add_findings(w, t, s, e, esc, last_key);
+    if (record_path(w, last_key, &path) != W_OK)
+        return W_FAIL;
+    return add_findings(w, t, s, e, esc, path);
 }
 
 /* ---- the grammar -------------------------------------------------------- */
@@ -1166,7 +1191,183 @@ static enum walk_rc walk_json(struct walk *w)
 static int finding_cmp(const void *a, const void *b)
 {
     const struct finding *x = a, *y = b;
-    return x->rs < y->rs ? -1 : x->rs > y->rs;
+    if (x->rs != y->rs)
+        return x->rs < y->rs ? -1 : 1;
+    return x->re < y->re ? -1 : x->re > y->re;
+}
+
+/* Drop the findings map_spans or drop_overlapping emptied; sort the rest by
+ * place (deferred strings come late). */
+static void sort_findings(struct walk *w)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < w->nf; i++)
+        if (w->f[i].re > w->f[i].rs || w->f[i].observed)
+            w->f[kept++] = w->f[i];
+    w->nf = kept;
+    qsort(w->f, w->nf, sizeof *w->f, finding_cmp);
+}
+
+/* ---- echoes: a value found from its context, wherever else it is -------- */
+
+/* An echo of a value shorter than this counts only as a whole token (no
+ * letter or digit either side): a short password must not eat every word
+ * it is part of. */
+#define ECHO_WHOLE_BELOW 8
+/* Distinct values looked for again in one body; past this many, the rest
+ * are replaced only where a detector finds them. */
+#define ECHO_MAX 64
+
+static bool alnum8(uint8_t c)
+{
+    return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+}
+
+/* Does the detector find the value on its own, whole? Then it finds it
+ * wherever it is, and it needs no echo. 1 yes, 0 no, -1 it failed. */
+static int found_alone(const struct scrub_detector *det, const char *v, size_t n)
+{
+    size_t ms, me;
+    int rc = det->find(det->ctx, v, n, 0, &ms, &me);
+    if (rc < 0)
+        return -1;
+    return rc == 1 && ms == 0 && me == n;
+}
+
+/* The values to echo: distinct values of replacing findings that their
+ * detector found only with the context around them. */
+static enum walk_rc collect_echoes(struct walk *w, struct echo *out, size_t *n)
+{
+    *n = 0;
+    for (size_t i = 0; i < w->nf && *n < ECHO_MAX; i++) {
+        const struct finding *f = &w->f[i];
+        const struct scrub_detector *det = &w->e->dets[f->det];
+        if (f->observed || det->action != APX_ACTION_PSEUDONYMIZE)
+            continue;
+        const char *v = w->values + f->voff;
+        bool known = false;
+        for (size_t k = 0; k < *n && !known; k++)
+            known = out[k].vlen == f->vlen && memcmp(w->values + out[k].voff, v, f->vlen) == 0;
+        if (known)
+            continue;
+        int alone = found_alone(det, v, f->vlen);
+        if (alone < 0) {
+            snprintf(w->err, w->errlen, "detector %s failed", det->name);
+            return W_FAIL;
+        }
+        if (!alone)
+            out[(*n)++] = (struct echo){ f->voff, f->vlen, f->det };
+    }
+    return W_OK;
+}
+
+static int span_cmp(const void *a, const void *b)
+{
+    const struct span *x = a, *y = b;
+    if (x->s != y->s)
+        return x->s < y->s ? -1 : 1;
+    return x->e > y->e ? -1 : x->e < y->e; /* at one place, the longer first */
+}
+
+/* The echoes in one decoded string, into w->kept: sorted, not overlapping. */
+static enum walk_rc find_echoes(struct walk *w, const struct echo *ec, size_t nec,
+                                const char *t, size_t n)
+{
+    w->ntmp = w->nkept = 0;
+    for (size_t k = 0; k < nec; k++) {
+        const char *v = w->values + ec[k].voff;
+        size_t vl = ec[k].vlen, at = 0;
+        const char *hit;
+        while (at + vl <= n && (hit = memmem(t + at, n - at, v, vl)) != NULL) {
+            size_t ms = (size_t)(hit - t), me = ms + vl;
+            at = ms + 1;
+            if (vl < ECHO_WHOLE_BELOW && ((ms > 0 && alnum8((uint8_t)t[ms - 1])) ||
+                                          (me < n && alnum8((uint8_t)t[me]))))
+                continue;
+            if (grow((void **)&w->tmp, &w->tmp_cap, w->ntmp + 1, sizeof *w->tmp) < 0)
+                return failed(w, "out of memory");
+            w->tmp[w->ntmp++] = (struct span){ ms, me, ec[k].det };
+            at = me;
+        }
+    }
+    if (!w->ntmp)
+        return W_OK;
+    qsort(w->tmp, w->ntmp, sizeof *w->tmp, span_cmp);
+    if (grow((void **)&w->kept, &w->kept_cap, w->ntmp, sizeof *w->kept) < 0)
+        return failed(w, "out of memory");
+    size_t end = 0;
+    for (size_t i = 0; i < w->ntmp; i++)
+        if (w->tmp[i].s >= end) {
+            w->kept[w->nkept++] = w->tmp[i];
+            end = w->tmp[i].e;
+        }
+    w->ntmp = 0;
+    return W_OK;
+}
+
+/* Empty the new findings f[first..nf) that overlap one of the sorted
+ * findings f[0..nold): those places are taken (the original finding among
+ * them). Of the old ones, only the last non-empty one starting before a new
+ * one ends can overlap it: the old ones do not overlap each other. */
+static void drop_overlapping(struct walk *w, size_t nold, size_t first)
+{
+    for (size_t j = first; j < w->nf; j++) {
+        struct finding *f = &w->f[j];
+        size_t lo = 0, hi = nold;
+        while (lo < hi) { /* the first old one starting at or after f's end */
+            size_t mid = lo + (hi - lo) / 2;
+            if (w->f[mid].rs < f->re)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        while (lo > 0 && w->f[lo - 1].re == w->f[lo - 1].rs)
+            lo--;
+        if (lo > 0 && w->f[lo - 1].re > f->rs)
+            f->re = f->rs;
+    }
+}
+
+/* Replace the echoes of context-found values in every scanned string, as
+ * the detector that found the value (so the same placeholder). Findings
+ * must be sorted; they are again after. */
+static enum walk_rc echo_values(struct walk *w)
+{
+    struct echo ec[ECHO_MAX];
+    size_t nec, nold = w->nf, path = SIZE_MAX;
+    enum walk_rc rc = collect_echoes(w, ec, &nec);
+    if (rc != W_OK || nec == 0)
+        return rc;
+    for (size_t i = 0; i < w->nstrs; i++) {
+        const struct scanned sc = w->strs[i];
+        const char *t = (const char *)w->p + sc.s;
+        size_t n = sc.e - sc.s;
+        if (sc.esc) {
+            if ((rc = decode_string(w, sc.s, sc.e, &n)) != W_OK)
+                return rc;
+            t = w->dec;
+        }
+        if ((rc = find_echoes(w, ec, nec, t, n)) != W_OK)
+            return rc;
+        if (!w->nkept)
+            continue;
+        if (path == SIZE_MAX) {
+            static const char where[] = "(the same value elsewhere)";
+            if (grow((void **)&w->paths, &w->paths_cap, w->paths_len + sizeof where, 1) < 0)
+                return failed(w, "out of memory");
+            path = w->paths_len;
+            memcpy(w->paths + path, where, sizeof where);
+            w->paths_len += sizeof where;
+        }
+        size_t first = w->nf;
+        w->nseen = 0;
+        if ((rc = add_findings(w, t, sc.s, sc.e, sc.esc, path)) != W_OK)
+            return rc;
+        drop_overlapping(w, nold, first);
+    }
+    if (w->nf > nold)
+        sort_findings(w);
+    return W_OK;
 }
 
 static uint64_t value_hash(const char *v, size_t n, uint32_t label)
@@ -1426,6 +1627,7 @@ static void walk_free(struct walk *w)
         OPENSSL_cleanse(w->values, w->values_cap);
     free(w->values);
     free(w->paths);
+    free(w->strs);
 }
 
 enum scrub_outcome scrub_body(const struct scrub_engine *e, const uint8_t *body, size_t len,
@@ -1448,17 +1650,15 @@ enum scrub_outcome scrub_body(const struct scrub_engine *e, const uint8_t *body,
     case W_DEEP: res->outcome = SCRUB_TOO_DEEP; goto done;
     default: res->outcome = SCRUB_FAILED; goto done;
     }
-    /* a finding emptied by map_spans (two spans in one escape) is dropped */
-    size_t kept = 0;
-    for (size_t i = 0; i < w.nf; i++)
-        if (w.f[i].re > w.f[i].rs || w.f[i].observed)
-            w.f[kept++] = w.f[i];
-    w.nf = kept;
+    sort_findings(&w);
+    if (echo_values(&w) != W_OK) {
+        res->outcome = SCRUB_FAILED;
+        goto done;
+    }
     if (w.nf == 0) {
         res->outcome = SCRUB_CLEAN;
         goto done;
     }
-    qsort(w.f, w.nf, sizeof *w.f, finding_cmp); /* deferred strings come late */
     count_findings(e, &w, res);
     bool rebuild = rewrite && res->replaced + res->blocked > 0; /* observed: as it came */
     if (assign_placeholders(e, &w) < 0 ||
