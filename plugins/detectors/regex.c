@@ -77,7 +77,7 @@ static int read_samples(const struct apx_host *host, const struct apx_config *cf
             key = alt;
     }
     if (n == 0 && required) {
-        snprintf(err->message, sizeof err->message,
+        host->error_set(err,
                  "option %s is required: expected a list of one or more strings (under "
                  "samples:, or as %s)", key, alt);
         return -1;
@@ -88,7 +88,7 @@ static int read_samples(const struct apx_host *host, const struct apx_config *cf
     for (size_t i = 0; i < n; i++) {
         const char *s = host->opt_list_item(cfg, key, i);
         if (!s) {
-            snprintf(err->message, sizeof err->message,
+            host->error_set(err,
                      "option %s: item %zu is not a string: expected a list of strings", key,
                      i + 1);
             free_list(v);
@@ -102,7 +102,7 @@ static int read_samples(const struct apx_host *host, const struct apx_config *cf
     *out = v;
     return 0;
 oom:
-    snprintf(err->message, sizeof err->message, "out of memory");
+    host->error_set(err, "out of memory");
     return -1;
 }
 
@@ -114,19 +114,19 @@ static int regex_init(const struct apx_host *host, const struct apx_config *cfg,
 
     *state = NULL;
     if (!st) {
-        snprintf(err->message, sizeof err->message, "out of memory");
+        host->error_set(err, "out of memory");
         return -1;
     }
 
     const char *label = host->opt_string(cfg, "label", NULL);
     if (!label || !*label) {
-        snprintf(err->message, sizeof err->message,
+        host->error_set(err,
                  "option label is required: expected [A-Z0-9_]+, the placeholder's label");
         goto fail;
     }
     if (strlen(label) > REGEX_MAX_LABEL ||
         strspn(label, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != strlen(label)) {
-        snprintf(err->message, sizeof err->message,
+        host->error_set(err,
                  "option label=%.64s is not valid: expected [A-Z0-9_]+, at most %d characters",
                  label, REGEX_MAX_LABEL);
         goto fail;
@@ -138,14 +138,14 @@ static int regex_init(const struct apx_host *host, const struct apx_config *cfg,
     } else if (strcmp(tier, "identifier") == 0) {
         st->tier = APX_TIER_IDENTIFIER;
     } else {
-        snprintf(err->message, sizeof err->message,
+        host->error_set(err,
                  "option tier=%.64s is not valid: expected secret or identifier", tier);
         goto fail;
     }
 
     const char *pattern = host->opt_string(cfg, "pattern", NULL);
     if (!pattern || !*pattern) {
-        snprintf(err->message, sizeof err->message,
+        host->error_set(err,
                  "option pattern is required: expected a PCRE2 pattern (a group named secret "
                  "narrows what is replaced)");
         goto fail;
@@ -156,7 +156,7 @@ static int regex_init(const struct apx_host *host, const struct apx_config *cfg,
     st->priority = (int)prio;
 
     if (!(st->label = strdup(label)) || !(st->pattern = strdup(pattern))) {
-        snprintf(err->message, sizeof err->message, "out of memory");
+        host->error_set(err, "out of memory");
         goto fail;
     }
     if (read_samples(host, cfg, "samples.match", "samples_match", 1, &st->match, err) < 0 ||

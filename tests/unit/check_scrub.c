@@ -7,6 +7,7 @@
 #include <check.h>
 #include <dlfcn.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,10 +54,19 @@ static void mock_log(const struct apx_host *h, enum apx_log_level l, const char 
     (void)fmt;
 }
 
+static void mock_error_set(struct apx_error *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+}
+
 static const struct apx_host mock_host = {
     .abi_major = APX_ABI_MAJOR, .abi_minor = APX_ABI_MINOR,
     .struct_size = sizeof(struct apx_host),
-    .log = mock_log, .opt_string = mock_opt_string, .opt_list_len = mock_opt_list_len,
+    .log = mock_log, .error_set = mock_error_set, .opt_string = mock_opt_string,
+    .opt_list_len = mock_opt_list_len,
 };
 
 static int find_det(const void *ctx, const char *t, size_t n, size_t start, size_t *ms,

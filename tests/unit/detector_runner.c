@@ -27,6 +27,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <dlfcn.h>
 #include <pcre2.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,11 +133,19 @@ static void mock_log(const struct apx_host *host, enum apx_log_level level, cons
     (void)fmt;
 }
 
+static void mock_error_set(struct apx_error *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+}
+
 static const struct apx_host mock_host = {
     .abi_major = APX_ABI_MAJOR,
     .abi_minor = APX_ABI_MINOR,
     .struct_size = sizeof(struct apx_host),
-    .log = mock_log,
+    .log = mock_log, .error_set = mock_error_set,
     .opt_string = mock_opt_string,
     .opt_int = mock_opt_int,
     .opt_list_len = mock_opt_list_len,

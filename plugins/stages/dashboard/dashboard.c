@@ -25,7 +25,7 @@ static int dashboard_init(const struct apx_host *host, const struct apx_config *
 {
     if (host->route_add(host, "GET", "/dashboard", APX_ROUTE_MAIN | APX_ROUTE_DASHBOARD,
                         route_dashboard, (void *)host) < 0) {
-        snprintf(err->message, sizeof err->message, "GET /dashboard is already taken");
+        host->error_set(err, "GET /dashboard is already taken");
         return -1;
     }
     *state = NULL;

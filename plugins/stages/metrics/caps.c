@@ -241,14 +241,13 @@ int caps_init(struct metrics *m, struct apx_error *err)
     } else if (strcmp(v, "closed") == 0) {
         m->caps_closed = true;
     } else {
-        snprintf(err->message, sizeof err->message, "CAPS_ON_ERROR=%.16s; expected open or "
-                 "closed", v);
+        h->error_set(err, "CAPS_ON_ERROR=%.16s; expected open or closed", v);
         return -1;
     }
     if (!(m->caps_day = h->counter(h, "metrics_internal_caps_day")) ||
         !(m->caps_month = h->counter(h, "metrics_internal_caps_month")) ||
         !(m->caps_unread = h->counter(h, "metrics_internal_caps_unreadable"))) {
-        snprintf(err->message, sizeof err->message, "the counter table is full");
+        h->error_set(err, "the counter table is full");
         return -1;
     }
     time_t now = time(NULL);

@@ -40,8 +40,7 @@ int costs_init(struct metrics *m, struct apx_error *err)
 {
     const struct apx_host *h = m->host;
     if (!h->setting(h, "PRICES", m->prices_path, sizeof m->prices_path) || !m->prices_path[0]) {
-        snprintf(err->message, sizeof err->message, "PRICES is not set; expected the path of "
-                 "prices.yaml");
+        h->error_set(err, "PRICES is not set; expected the path of prices.yaml");
         return -1;
     }
     /* the loaders write "FILE:LINE:COL: reason", cut to the message's size */
@@ -70,7 +69,7 @@ int costs_init(struct metrics *m, struct apx_error *err)
         labelset_init(&m->unknown_models, h, "prices_unknown_model_requests_total{", "model",
                       COSTS_MAX_MODELS) < 0 ||
         listed_labels_init(m) < 0) {
-        snprintf(err->message, sizeof err->message, "out of memory");
+        h->error_set(err, "out of memory");
         costs_fini(m);
         return -1;
     }

@@ -47,12 +47,12 @@ int ledger_stage_init(struct metrics *m, struct apx_error *err)
     };
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         if (!(*v[i].c = h->counter(h, v[i].name))) {
-            snprintf(err->message, sizeof err->message, "the counter table is full");
+            h->error_set(err, "the counter table is full");
             return -1;
         }
     }
     if (!(m->ledger = ledger_start(&ledger_sqlite, m->ledger_path, retention))) {
-        snprintf(err->message, sizeof err->message, "ledger: cannot start its writer");
+        h->error_set(err, "ledger: cannot start its writer");
         return -1;
     }
     h->log(h, APX_LOG_INFO, "ledger: %s (rows kept %lld days)", m->ledger_path,

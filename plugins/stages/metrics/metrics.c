@@ -665,7 +665,7 @@ static int routes_init(struct metrics *m, struct apx_error *err)
     };
     for (size_t i = 0; i < sizeof r / sizeof r[0]; i++) {
         if (h->route_add(h, "GET", r[i].path, r[i].ports, r[i].fn, m) < 0) {
-            snprintf(err->message, sizeof err->message, "GET %s is already taken", r[i].path);
+            h->error_set(err, "GET %s is already taken", r[i].path);
             return -1;
         }
     }
@@ -677,7 +677,7 @@ static int metrics_init(const struct apx_host *host, const struct apx_config *cf
 {
     struct metrics *m = calloc(1, sizeof *m);
     if (!m) {
-        snprintf(err->message, sizeof err->message, "out of memory");
+        host->error_set(err, "out of memory");
         return -1;
     }
     m->magic = METRICS_MAGIC;
@@ -685,7 +685,7 @@ static int metrics_init(const struct apx_host *host, const struct apx_config *cf
     if (host->opt_int(cfg, "max_body_bytes", 8 << 20, 1024, 256 << 20, &m->max_body, err) < 0)
         goto fail;
     if (counters_init(m) < 0) {
-        snprintf(err->message, sizeof err->message, "the counter table is full");
+        host->error_set(err, "the counter table is full");
         goto fail;
     }
     if (costs_init(m, err) < 0)

@@ -167,8 +167,7 @@ static int read_int_list(const struct apx_host *h, const struct apx_config *cfg,
     if (len == 0)
         return 0; /* keep the defaults */
     if (len > cap) {
-        snprintf(err->message, sizeof err->message, "retry: option %s has %zu items; at "
-                 "most %zu", key, len, cap);
+        h->error_set(err, "retry: option %s has %zu items; at most %zu", key, len, cap);
         return -1;
     }
     for (size_t i = 0; i < len; i++) {
@@ -176,9 +175,9 @@ static int read_int_list(const struct apx_host *h, const struct apx_config *cfg,
         char *end;
         long long x = v ? strtoll(v, &end, 10) : 0;
         if (!v || *end || x < min || x > max) {
-            snprintf(err->message, sizeof err->message, "retry: option %s: item '%s' is not "
-                     "valid: expected integers from %lld to %lld", key, v ? v : "",
-                     (long long)min, (long long)max);
+            h->error_set(err, "retry: option %s: item '%s' is not valid: expected "
+                         "integers from %lld to %lld", key, v ? v : "", (long long)min,
+                         (long long)max);
             return -1;
         }
         out[i] = x;
@@ -210,7 +209,7 @@ static int retry_init(const struct apx_host *h, const struct apx_config *cfg, vo
     struct retry *r = calloc(1, sizeof *r);
     int64_t statuses[MAX_STATUSES] = { 529 };
     if (!r) {
-        snprintf(err->message, sizeof err->message, "out of memory");
+        h->error_set(err, "out of memory");
         return -1;
     }
     r->host = h;
@@ -232,8 +231,8 @@ static int retry_init(const struct apx_host *h, const struct apx_config *cfg, vo
     r->c_refused = h->counter(h, "retries_refused_budget_total");
     r->c_succeeded = h->counter(h, "requests_succeeded_after_retry_total");
     if (window_open(h, r->window) < 0) {
-        snprintf(err->message, sizeof err->message, "retry: the host's counter table is full: "
-                 "cannot keep the retry budget");
+        h->error_set(err, "retry: the host's counter table is full: cannot keep the "
+                         "retry budget");
         free(r);
         return -1;
     }

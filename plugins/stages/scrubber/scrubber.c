@@ -76,7 +76,7 @@ static int read_settings(struct scrubber *s, uint8_t key[SCRUB_KEY_LEN], struct 
     else if (strcmp(buf, "audit") == 0)
         s->mode = MODE_AUDIT;
     else {
-        snprintf(err->message, sizeof err->message,
+        h->error_set(err,
                  "SCRUB_MODE=%s: allowed: off, pseudonymize, audit", buf);
         return -1;
     }
@@ -91,7 +91,7 @@ static int read_settings(struct scrubber *s, uint8_t key[SCRUB_KEY_LEN], struct 
     /* the settings layer checks the key too; this keeps the stage safe on
      * its own (anthropic-proxy scrub, tests) */
     if (!h->setting(h, "SCRUB_HMAC_KEY", buf, sizeof buf) || scrub_parse_key(buf, key) < 0) {
-        snprintf(err->message, sizeof err->message,
+        h->error_set(err,
                  "SCRUB_HMAC_KEY must be 64 hex characters when SCRUB_MODE is not off "
                  "(make one with: openssl rand -hex 32)");
         return -1;
@@ -125,7 +125,7 @@ static int make_counters(struct scrubber *s, struct apx_error *err)
         ok = (s->hits[i] = h->counter(h, name)) != NULL;
     }
     if (!ok)
-        snprintf(err->message, sizeof err->message, "the counter table is full");
+        h->error_set(err, "the counter table is full");
     return ok ? 0 : -1;
 }
 
@@ -140,7 +140,7 @@ static int build_engine(struct scrubber *s, const uint8_t key[SCRUB_KEY_LEN],
     s->hits = calloc(n, sizeof *s->hits);
     if (!dets || !s->refs || !s->hits) {
         free(dets);
-        snprintf(err->message, sizeof err->message, "out of memory");
+        h->error_set(err, "out of memory");
         return -1;
     }
     for (size_t i = 0; i < s->ndetectors; i++) {
@@ -195,7 +195,7 @@ static int scrubber_init(const struct apx_host *host, const struct apx_config *c
     uint8_t key[SCRUB_KEY_LEN];
     struct scrubber *s = calloc(1, sizeof *s);
     if (!s) {
-        snprintf(err->message, sizeof err->message, "out of memory");
+        host->error_set(err, "out of memory");
         return -1;
     }
     s->host = host;
