@@ -1205,7 +1205,8 @@ static void sort_findings(struct walk *w)
         if (w->f[i].re > w->f[i].rs || w->f[i].observed)
             w->f[kept++] = w->f[i];
     w->nf = kept;
-    qsort(w->f, w->nf, sizeof *w->f, finding_cmp);
+    if (w->nf > 1) /* w->f is NULL in a body without findings */
+        qsort(w->f, w->nf, sizeof *w->f, finding_cmp);
 }
 
 /* ---- echoes: a value found from its context, wherever else it is -------- */
