@@ -284,6 +284,11 @@ struct span {
     uint32_t det;
 };
 
+/* Values shorter than this are not looked for again (see echo_values), so
+ * strings shorter than this (raw) are not kept for it: a body of many tiny
+ * strings does not grow the list. */
+#define ECHO_MIN 4
+
 /* A string the detectors scanned, raw content span: where echoes of a found
  * value are looked for once the walk is over. */
 struct scanned {
@@ -815,9 +820,11 @@ static enum walk_rc scan_string(struct walk *w, size_t s, size_t e, bool esc,
     size_t path;
     if (n == 0)
         return W_OK;
-    if (grow((void **)&w->strs, &w->strs_cap, w->nstrs + 1, sizeof *w->strs) < 0)
-        return failed(w, "out of memory");
-    w->strs[w->nstrs++] = (struct scanned){ s, e, esc };
+    if (n >= ECHO_MIN) { /* shorter ones cannot hold an echo: not kept */
+        if (grow((void **)&w->strs, &w->strs_cap, w->nstrs + 1, sizeof *w->strs) < 0)
+            return failed(w, "out of memory");
+        w->strs[w->nstrs++] = (struct scanned){ s, e, esc };
+    }
     if (esc) {
         if ((rc = decode_string(w, s, e, &n)) != W_OK)
             return rc;
@@ -1243,7 +1250,7 @@ static enum walk_rc collect_echoes(struct walk *w, struct echo *out, size_t *n)
     for (size_t i = 0; i < w->nf && *n < ECHO_MAX; i++) {
         const struct finding *f = &w->f[i];
         const struct scrub_detector *det = &w->e->dets[f->det];
-        if (f->observed || det->action != APX_ACTION_PSEUDONYMIZE)
+        if (f->observed || det->action != APX_ACTION_PSEUDONYMIZE || f->vlen < ECHO_MIN)
             continue;
         const char *v = w->values + f->voff;
         bool known = false;
